@@ -1,0 +1,65 @@
+"""The envelope around every checkpoint: format tag, model kind, shape and a tensor payload.
+
+Serialised with `torch.save` and read back with `weights_only=True`, so a checkpoint can hold
+tensors, numbers, strings, lists and dicts but never code. Imports torch only.
+"""
+
+from __future__ import annotations
+
+import io
+from dataclasses import dataclass
+from typing import Any
+
+import torch
+
+from sgt.ml.base import ModelShape
+
+_FORMAT = "sgt-checkpoint"
+_VERSION = 1
+
+
+class CheckpointUnreadable(ValueError):
+    """The bytes are not a checkpoint this version of SGT can read."""
+
+
+@dataclass(frozen=True)
+class Envelope:
+    """A decoded checkpoint: which predictor family wrote it, for which shape, with what."""
+
+    kind: str
+    shape: ModelShape
+    payload: dict[str, Any]
+
+
+def pack_checkpoint(*, kind: str, shape: ModelShape, payload: dict[str, Any]) -> bytes:
+    """Serialise a predictor's payload (tensors must already be on the CPU)."""
+    buffer = io.BytesIO()
+    torch.save(
+        {
+            "format": _FORMAT,
+            "version": _VERSION,
+            "kind": kind,
+            "in_size": shape.in_size,
+            "out_size": shape.out_size,
+            "payload": payload,
+        },
+        buffer,
+    )
+    return buffer.getvalue()
+
+
+def unpack_checkpoint(data: bytes, *, device: str) -> Envelope:
+    """Read bytes from `pack_checkpoint`, mapping tensors onto `device`.
+
+    Raises CheckpointUnreadable when the bytes are not such a checkpoint.
+    """
+    try:
+        content = torch.load(io.BytesIO(data), map_location=device, weights_only=True)
+    except Exception as error:  # torch raises several unrelated types for corrupt input
+        raise CheckpointUnreadable(f"not an SGT checkpoint: {error}") from error
+    if not isinstance(content, dict) or content.get("format") != _FORMAT:
+        raise CheckpointUnreadable("not an SGT checkpoint")
+    if content.get("version") != _VERSION:
+        raise CheckpointUnreadable(f"unsupported checkpoint version {content.get('version')}")
+    shape = ModelShape(int(content["in_size"]), int(content["out_size"]))
+    return Envelope(kind=str(content["kind"]), shape=shape, payload=content["payload"])

@@ -1,0 +1,157 @@
+"""Contract tests every built-in model type must pass: registry, sizes, checkpoints, learning."""
+
+from __future__ import annotations
+
+import time
+
+import numpy as np
+import pytest
+
+from sgt.ml.base import ModelShape, Predictor, TrainingRun, get_model_type, model_type_names
+
+TYPE_NAMES = ["std", "mlp"]
+
+
+def smooth_data(rows: int, seed: int) -> tuple[np.ndarray, np.ndarray]:
+    """Three inputs, two smooth targets of very different scales."""
+    rng = np.random.default_rng(seed)
+    inputs = rng.uniform(-2.0, 2.0, size=(rows, 3)).astype(np.float32)
+    first = np.sin(inputs[:, 0]) + 0.5 * inputs[:, 1] ** 2
+    second = 100.0 + 30.0 * np.tanh(inputs[:, 2] - inputs[:, 0])
+    return inputs, np.stack([first, second], axis=1).astype(np.float32)
+
+
+def train_to_convergence(run: TrainingRun, max_steps: int = 5000) -> Predictor:
+    for _ in range(max_steps):
+        if run.step().is_converged:
+            break
+    return run.best()
+
+
+@pytest.mark.parametrize("name", TYPE_NAMES)
+def test_type_is_registered_with_a_description(name: str) -> None:
+    model_type = get_model_type(name)
+    assert model_type.name == name
+    assert len(model_type.description) > 40
+    assert name in model_type_names()
+
+
+def test_std_is_listed_first() -> None:
+    assert model_type_names()[0] == "std"
+
+
+@pytest.mark.parametrize("name", TYPE_NAMES)
+def test_parameter_count_is_cheap_and_monotone(name: str) -> None:
+    model_type = get_model_type(name)
+    began = time.perf_counter()
+    huge = model_type.parameter_count(ModelShape(100_000, 100_000))
+    assert time.perf_counter() - began < 0.01
+    small = model_type.parameter_count(ModelShape(3, 2))
+    assert 0 < small < model_type.parameter_count(ModelShape(30, 2)) < huge
+    assert small < model_type.parameter_count(ModelShape(3, 20))
+
+
+@pytest.mark.parametrize("name", TYPE_NAMES)
+@pytest.mark.parametrize("rows", [0, 1, 7])
+def test_initial_predicts_the_declared_shape(name: str, rows: int) -> None:
+    predictor = get_model_type(name).initial(ModelShape(5, 3), seed=1)
+    outputs = predictor.predict(np.zeros((rows, 5), dtype=np.float32))
+    assert outputs.shape == (rows, 3)
+    assert outputs.dtype == np.float32
+    assert np.all(np.isfinite(outputs))
+
+
+@pytest.mark.parametrize("name", TYPE_NAMES)
+def test_checkpoint_round_trip_predicts_identically(name: str) -> None:
+    model_type = get_model_type(name)
+    inputs, targets = smooth_data(60, seed=2)
+    run = model_type.start_training(
+        ModelShape(3, 2), inputs, targets, start=None, seed=3, device="cpu"
+    )
+    for _ in range(3):
+        run.step()
+    predictor = run.best()
+    loaded = model_type.load(predictor.to_bytes(), device="cpu")
+    probe = smooth_data(50, seed=4)[0]
+    assert np.array_equal(loaded.predict(probe), predictor.predict(probe))
+    assert loaded.predict(probe[:0]).shape == (0, 2)
+
+
+@pytest.mark.parametrize("name", TYPE_NAMES)
+def test_initial_weights_round_trip(name: str) -> None:
+    model_type = get_model_type(name)
+    predictor = model_type.initial(ModelShape(4, 1), seed=5)
+    probe = np.ones((3, 4), dtype=np.float32)
+    loaded = model_type.load(predictor.to_bytes(), device="cpu")
+    assert np.array_equal(loaded.predict(probe), predictor.predict(probe))
+
+
+@pytest.mark.parametrize("name", TYPE_NAMES)
+def test_garbage_checkpoint_is_refused(name: str) -> None:
+    with pytest.raises(ValueError):
+        get_model_type(name).load(b"not a checkpoint", device="cpu")
+
+
+@pytest.mark.parametrize("name", TYPE_NAMES)
+def test_learns_a_smooth_function(name: str) -> None:
+    inputs, targets = smooth_data(300, seed=6)
+    run = get_model_type(name).start_training(
+        ModelShape(3, 2), inputs, targets, start=None, seed=7, device="cpu"
+    )
+    predictor = train_to_convergence(run)
+    test_inputs, test_targets = smooth_data(500, seed=8)
+    errors = predictor.predict(test_inputs) - test_targets
+    relative_rmse = np.sqrt((errors**2).mean(axis=0)) / test_targets.std(axis=0)
+    assert np.all(relative_rmse < 0.15), relative_rmse
+
+
+@pytest.mark.parametrize("name", TYPE_NAMES)
+def test_same_seed_gives_same_weights(name: str) -> None:
+    model_type = get_model_type(name)
+    inputs, targets = smooth_data(80, seed=9)
+    checkpoints = []
+    for _ in range(2):
+        run = model_type.start_training(
+            ModelShape(3, 2), inputs, targets, start=None, seed=11, device="cpu"
+        )
+        for _ in range(4):
+            progress = run.step()
+        checkpoints.append((run.best().predict(inputs), progress.val_loss))
+    assert np.array_equal(checkpoints[0][0], checkpoints[1][0])
+    assert checkpoints[0][1] == checkpoints[1][1]
+
+
+@pytest.mark.parametrize("name", TYPE_NAMES)
+def test_resume_starts_from_the_given_weights(name: str) -> None:
+    model_type = get_model_type(name)
+    shape = ModelShape(3, 2)
+    inputs, targets = smooth_data(240, seed=12)
+    first = train_to_convergence(
+        model_type.start_training(
+            shape, inputs[:200], targets[:200], start=None, seed=13, device="cpu"
+        ),
+        max_steps=60,
+    )
+    resumed = model_type.start_training(shape, inputs, targets, start=first, seed=14, device="cpu")
+    # Before its first step a resumed run answers like its start (the statistics of the new data
+    # differ, the function of the raw inputs does not).
+    probe = smooth_data(20, seed=15)[0]
+    np.testing.assert_allclose(
+        resumed.best().predict(probe), first.predict(probe), rtol=1e-4, atol=1e-3
+    )
+    fresh = model_type.start_training(shape, inputs, targets, start=None, seed=14, device="cpu")
+    resumed_loss = resumed.step().val_loss
+    fresh_loss = fresh.step().val_loss
+    assert resumed_loss is not None and fresh_loss is not None
+    assert resumed_loss < 0.5 * fresh_loss
+
+
+@pytest.mark.parametrize("name", TYPE_NAMES)
+def test_tiny_data_trains_without_validation(name: str) -> None:
+    inputs, targets = smooth_data(4, seed=16)
+    run = get_model_type(name).start_training(
+        ModelShape(3, 2), inputs, targets, start=None, seed=17, device="cpu"
+    )
+    predictor = train_to_convergence(run, max_steps=3000)
+    assert predictor.predict(inputs).shape == (4, 2)
+    assert np.all(np.isfinite(predictor.predict(inputs)))
