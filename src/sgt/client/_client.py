@@ -1,0 +1,361 @@
+"""`Client`: one method per endpoint of the SGT API, with chunking of big batches and retries of
+the calls that are safe to repeat.
+
+Standard library only, relative imports only, never the server packages: the wire is the contract.
+"""
+
+from __future__ import annotations
+
+import datetime
+import json
+import time
+from collections.abc import Callable, Mapping
+from typing import Any
+
+from ._chunks import (
+    as_rows,
+    check_pairs,
+    check_row_lengths,
+    encode_body,
+    pair_rows,
+    split_rows,
+)
+from ._errors import (
+    ConnectFailed,
+    ConnectionLost,
+    RunWeightsNetException,
+    SgtClientError,
+    TransportError,
+    UnexpectedResponse,
+    UploadDataException,
+    api_error_from_body,
+)
+from ._transport import UrllibTransport
+
+DEFAULT_TIMEOUT_SECONDS = 60.0
+DEFAULT_CHUNK_ROWS = 1000
+DEFAULT_RETRIES = 2
+DEFAULT_BACKOFF_SECONDS = 0.5
+MAX_BACKOFF_SECONDS = 8.0
+END_TIME_FORMAT = "%Y-%m-%d %H:%M:%S"
+
+_REQUEST_HEADERS = {
+    "Content-Type": "application/json",
+    "Accept": "application/json",
+    "User-Agent": "sgt-client",
+}
+
+
+class Client:
+    """A user's connection to one SGT server, e.g. `Client("http://127.0.0.1:6006", id, key)`.
+
+    The client adds the API prefix `/sgt` (unless `base_url` already ends with it). Every method
+    raises an `ApiError` subclass named by the server's `exception` when it answers 400, and a
+    `TransportError` subclass when no valid reply comes back.
+
+    `run` and `upload_train_data` send `chunk_rows` rows per request. Calls that are safe to
+    repeat (`check_auth`, `list_*`, `run`, `train_status`) are retried up to `retries` times on
+    a lost or refused connection, after `backoff_seconds`, doubling each time; the others are
+    retried only when the connection was refused, that is when nothing reached the server.
+    `sleep` replaces `time.sleep` between retries (tests pass a recorder).
+    """
+
+    def __init__(
+        self,
+        base_url: str,
+        secret_id: str,
+        secret_key: str,
+        *,
+        timeout: float = DEFAULT_TIMEOUT_SECONDS,
+        transport: Any = None,
+        chunk_rows: int = DEFAULT_CHUNK_ROWS,
+        retries: int = DEFAULT_RETRIES,
+        backoff_seconds: float = DEFAULT_BACKOFF_SECONDS,
+        sleep: Callable[[float], None] | None = None,
+    ) -> None:
+        if not base_url.startswith(("http://", "https://")):
+            raise ValueError("base_url must start with http:// or https://, got " + repr(base_url))
+        if isinstance(chunk_rows, bool) or not isinstance(chunk_rows, int) or chunk_rows < 1:
+            raise ValueError(f"chunk_rows must be an integer >= 1, got {chunk_rows!r}")
+        if isinstance(retries, bool) or not isinstance(retries, int) or retries < 0:
+            raise ValueError(f"retries must be an integer >= 0, got {retries!r}")
+        base_url = base_url.rstrip("/")
+        self.api_url = base_url if base_url.endswith("/sgt") else base_url + "/sgt"
+        self.secret_id = secret_id
+        self.secret_key = secret_key
+        self.timeout = timeout
+        self.chunk_rows = chunk_rows
+        self.retries = retries
+        self.backoff_seconds = backoff_seconds
+        self._transport = UrllibTransport() if transport is None else transport
+        self._sleep = time.sleep if sleep is None else sleep
+
+    def __repr__(self) -> str:
+        return f"Client({self.api_url!r}, secret_id={self.secret_id!r})"
+
+    # Auth
+
+    def check_auth(self) -> bool:
+        """Whether this client's secret_id and secret_key are valid now; never raises for bad
+        ones."""
+        result = self._call("/public/check_auth_token", self._auth(), is_idempotent=True)
+        return _expect(result, bool, "/public/check_auth_token")
+
+    def update_auth_token(
+        self,
+        key: str,
+        secret_id: str,
+        secret_key: str,
+        doc: str | None = None,
+        end_time: str | datetime.datetime | None = None,
+    ) -> None:
+        """Create the user `secret_id`, or replace its key, doc and end_time (admin only).
+
+        `key` is the server's system key; this client's own credentials are not used.
+        `end_time` is "YYYY-MM-DD HH:MM:SS" in UTC or a datetime (naive means UTC); None means
+        no expiry. Raises `AuthException` for a wrong system key.
+        """
+        body: dict[str, Any] = {"key": key, "secret_id": secret_id, "secret_key": secret_key}
+        if doc is not None:
+            body["doc"] = doc
+        if end_time is not None:
+            body["end_time"] = format_end_time(end_time)
+        self._call("/private/update_auth_token", body, is_idempotent=False)
+
+    # Models
+
+    def create_model(
+        self,
+        name: str,
+        app_name: str,
+        in_size: int,
+        out_size: int,
+        model_type: str = "std",
+        client_data: Any = None,
+        is_public: bool = False,
+    ) -> None:
+        """Create a model; raises `CreateWeightsNetException` if the name is taken, the type
+        unknown or a size out of bounds."""
+        body = self._auth(name=name, app_name=app_name)
+        body.update(
+            model_type=model_type,
+            client_data=client_data,
+            in_size=in_size,
+            out_size=out_size,
+            is_public=is_public,
+        )
+        self._call("/public/create_sgt_model", body, is_idempotent=False)
+
+    def delete_model(self, name: str, app_name: str) -> None:
+        """Delete a model with its checkpoints and training data; `FindModelException` if none."""
+        body = self._auth(name=name, app_name=app_name)
+        self._call("/public/delete_sgt_model", body, is_idempotent=False)
+
+    def update_client_data(self, name: str, app_name: str, client_data: Any) -> None:
+        """Replace a model's client_data (any JSON value); `FindModelException` if no such model."""
+        body = self._auth(name=name, app_name=app_name, client_data=client_data)
+        self._call("/public/update_sgt_model_client_data", body, is_idempotent=False)
+
+    def list_my_models(self) -> list[dict[str, Any]]:
+        """This user's model records, all apps."""
+        result = self._call("/public/read_my_sgt_model", self._auth(), is_idempotent=True)
+        return _expect(result, list, "/public/read_my_sgt_model")
+
+    def list_public_models(self) -> list[dict[str, Any]]:
+        """Every user's public model records."""
+        result = self._call("/public/read_public_sgt_model", self._auth(), is_idempotent=True)
+        return _expect(result, list, "/public/read_public_sgt_model")
+
+    def clone_model(self, author_unique_id: str, name: str, new_name: str, app_name: str) -> None:
+        """Copy `author_unique_id`'s model `name` (public, or this user's own) to this user as
+        `new_name`, with its weights but not its training data. Raises
+        `CloneWeightsNetToMineException` if new_name is taken or the source is not visible."""
+        body = self._auth(
+            new_name=new_name, app_name=app_name, author_unique_id=author_unique_id, name=name
+        )
+        self._call("/public/clone_sgt_model_to_mine", body, is_idempotent=False)
+
+    def list_model_types(self) -> list[str]:
+        """The model types the server offers, e.g. ["std", ...]; needs no credentials."""
+        result = self._call("/public/list_model_type", {}, is_idempotent=True)
+        return _expect(result, list, "/public/list_model_type")
+
+    # Inference and training data
+
+    def run(
+        self,
+        name: str,
+        app_name: str,
+        data: Any,
+        progress: Callable[[int, int], None] | None = None,
+    ) -> list[list[float]]:
+        """Run the model on `data` (n rows of in_size numbers: lists, or anything with
+        `.tolist()` such as a numpy array) and return n rows of out_size numbers, in order.
+
+        Sent `chunk_rows` rows per request; `progress(done_rows, total_rows)` is called after
+        each. Raises `RunWeightsNetException` for data of the wrong shape or non-finite numbers
+        (ragged rows and NaN are caught before anything is sent).
+        """
+        path = "/public/run_sgt_model"
+        rows = as_rows(data, field="data", error=RunWeightsNetException)
+        check_row_lengths(rows, field="data", error=RunWeightsNetException)
+        outputs: list[list[float]] = []
+        for start, chunk in split_rows(rows, self.chunk_rows):
+            body = self._auth(name=name, app_name=app_name, data=chunk)
+            encoded = encode_body(body, field="data", error=RunWeightsNetException)
+            result = self._call_chunk(path, encoded, rows_done=start, is_idempotent=True)
+            result = _expect(result, list, path)
+            if len(result) != len(chunk):
+                raise UnexpectedResponse(
+                    f"{path} answered {len(result)} rows for {len(chunk)}",
+                    status_code=200,
+                )
+            outputs.extend(result)
+            if progress is not None:
+                progress(start + len(chunk), len(rows))
+        return outputs
+
+    run_model = run
+
+    def upload_train_data(
+        self,
+        name: str,
+        app_name: str,
+        inputs: Any = None,
+        labels: Any = None,
+        pairs: Any = None,
+        progress: Callable[[int, int], None] | None = None,
+    ) -> None:
+        """Append training samples, given as `inputs` and `labels` (row i of each is one sample)
+        or as `pairs` of `[input, label]`; lists or anything with `.tolist()`.
+
+        Sent `chunk_rows` samples per request, each committed when it returns; `progress` as in
+        `run`. Every chunk is checked and encoded before the first is sent, so ragged rows and
+        NaN raise `UploadDataException` with nothing uploaded. A later failure (e.g. the network)
+        sets `rows_done` on the exception: that many samples were committed.
+        """
+        train_data = self._train_data(inputs, labels, pairs)
+        bodies: list[tuple[int, int, bytes]] = []
+        for start, chunk in split_rows(train_data, self.chunk_rows):
+            body = self._auth(name=name, app_name=app_name, train_data=chunk)
+            encoded = encode_body(body, field="train_data", error=UploadDataException)
+            bodies.append((start, len(chunk), encoded))
+        path = "/public/upload_sgt_model_train_data"
+        for start, size, encoded in bodies:
+            self._call_chunk(path, encoded, rows_done=start, is_idempotent=False)
+            if progress is not None:
+                progress(start + size, len(train_data))
+
+    def train_status(self, name: str, app_name: str) -> dict[str, Any]:
+        """The model's training status object (state, sample count, steps, losses, ...)."""
+        path = "/public/get_sgt_model_train_status"
+        result = self._call(path, self._auth(name=name, app_name=app_name), is_idempotent=True)
+        return _expect(result, dict, path)
+
+    def clear_train_data(self, name: str, app_name: str) -> None:
+        """Delete all training data uploaded to the model."""
+        body = self._auth(name=name, app_name=app_name)
+        self._call("/public/clear_sgt_model_train_data", body, is_idempotent=False)
+
+    # Plumbing
+
+    def _auth(self, **fields: Any) -> dict[str, Any]:
+        body: dict[str, Any] = {"secret_id": self.secret_id, "secret_key": self.secret_key}
+        body.update(fields)
+        return body
+
+    def _train_data(self, inputs: Any, labels: Any, pairs: Any) -> list[Any]:
+        error = UploadDataException
+        if pairs is not None:
+            if inputs is not None or labels is not None:
+                raise ValueError("pass either inputs and labels, or pairs, not both")
+            rows = as_rows(pairs, field="pairs", error=error)
+            check_pairs(rows, error=error)
+            return rows
+        if inputs is None or labels is None:
+            raise ValueError("pass inputs and labels, or pairs")
+        return pair_rows(
+            as_rows(inputs, field="inputs", error=error),
+            as_rows(labels, field="labels", error=error),
+            error=error,
+        )
+
+    def _call(self, path: str, body: dict[str, Any], *, is_idempotent: bool) -> Any:
+        encoded = json.dumps(body, separators=(",", ":")).encode("utf-8")
+        return self._send(path, encoded, is_idempotent=is_idempotent)
+
+    def _call_chunk(self, path: str, encoded: bytes, *, rows_done: int, is_idempotent: bool) -> Any:
+        try:
+            return self._send(path, encoded, is_idempotent=is_idempotent)
+        except SgtClientError as exc:
+            exc.rows_done = rows_done
+            raise
+
+    def _send(self, path: str, encoded: bytes, *, is_idempotent: bool) -> Any:
+        attempt = 0
+        while True:
+            try:
+                return self._send_once(path, encoded)
+            except (ConnectFailed, ConnectionLost) as exc:
+                # A refused connection never reached the server, so even a create may repeat;
+                # a lost one may have been acted on, so only idempotent calls repeat then.
+                is_safe = is_idempotent or isinstance(exc, ConnectFailed)
+                if not is_safe or attempt >= self.retries:
+                    raise
+            self._sleep(min(self.backoff_seconds * 2**attempt, MAX_BACKOFF_SECONDS))
+            attempt += 1
+
+    def _send_once(self, path: str, encoded: bytes) -> Any:
+        url = self.api_url + path
+        try:
+            status, headers, content = self._transport.post(
+                url, encoded, _REQUEST_HEADERS, self.timeout
+            )
+        except TransportError:
+            raise
+        except OSError as exc:  # a custom transport that let a socket error through
+            raise ConnectionLost(f"connection lost talking to {url}: {exc}") from exc
+        if status not in (200, 400):
+            raise UnexpectedResponse(
+                f"{url} answered status {status}: {content[:200]!r}",
+                status_code=status,
+            )
+        try:
+            result = json.loads(content.decode("utf-8"))
+        except ValueError:  # UnicodeDecodeError is a ValueError too
+            raise UnexpectedResponse(
+                f"{url} answered status {status} with a body that is not JSON: {content[:200]!r}",
+                status_code=status,
+            ) from None
+        if status == 400:
+            raise api_error_from_body(result, _header(headers, "X-Request-ID"))
+        return result
+
+
+def format_end_time(end_time: str | datetime.datetime) -> str:
+    """The wire form of an end_time: a string is sent as given; a datetime is converted to UTC
+    (a naive one is taken as UTC already) and written "YYYY-MM-DD HH:MM:SS"."""
+    if isinstance(end_time, str):
+        return end_time
+    if isinstance(end_time, datetime.datetime):
+        if end_time.tzinfo is not None:
+            end_time = end_time.astimezone(datetime.timezone.utc)  # noqa: UP017 (3.11+)
+        return end_time.strftime(END_TIME_FORMAT)
+    raise TypeError("end_time must be a str or a datetime, got " + type(end_time).__name__)
+
+
+def _expect(result: Any, kind: type, path: str) -> Any:
+    if not isinstance(result, kind):
+        raise UnexpectedResponse(
+            f"{path} answered {type(result).__name__}, expected a JSON {kind.__name__}",
+            status_code=200,
+        )
+    return result
+
+
+def _header(headers: Mapping[str, str], name: str) -> str | None:
+    lowered = name.lower()
+    for key, value in headers.items():
+        if key.lower() == lowered:
+            return value
+    return None
