@@ -1,0 +1,45 @@
+# One obvious command per task. `make serve` and `make test` are the README's quick start.
+PYTHON ?= python3.11
+VENV   ?= .venv
+BIN    := $(VENV)/bin
+TORCH_VERSION ?= 2.13.0
+
+.PHONY: install serve worker test test-fast lint check bench clean
+
+# The torch pin goes in first, so that no later requirement can pull a newer (CUDA) build.
+$(BIN)/sgt: pyproject.toml
+	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install -q --upgrade pip
+	$(BIN)/python -m pip install -q "torch==$(TORCH_VERSION)"
+	$(BIN)/python -m pip install -q -e ".[dev]"
+	touch $(BIN)/sgt
+
+install: $(BIN)/sgt
+
+serve: install
+	$(BIN)/sgt serve
+
+worker: install
+	$(BIN)/sgt worker
+
+test: install
+	$(BIN)/python -m pytest -q
+
+test-fast: install
+	$(BIN)/python -m pytest -q -m "not slow and not e2e"
+
+lint: install
+	$(BIN)/ruff format src tests bench
+	$(BIN)/ruff check --fix src tests bench
+
+check: install
+	$(BIN)/ruff format --check src tests bench
+	$(BIN)/ruff check src tests bench
+	$(BIN)/mypy
+
+bench: install
+	$(BIN)/python bench/serve.py
+	$(BIN)/python bench/quality.py
+
+clean:
+	rm -rf $(VENV) build *.egg-info src/*.egg-info

@@ -1,0 +1,1 @@
+"""HTTP API: the only package that imports FastAPI. Routes are thin over `sgt.services`."""

@@ -1,0 +1,132 @@
+"""The application factory: `create_app(settings)`; nothing happens at import time."""
+
+from __future__ import annotations
+
+import logging
+import uuid
+from collections import Counter
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from typing import Any
+
+import msgspec
+from fastapi import FastAPI
+from fastapi.exceptions import RequestValidationError
+from starlette.exceptions import HTTPException
+from starlette.requests import Request
+from starlette.responses import Response
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
+
+from sgt import __version__
+from sgt.api import schemas
+from sgt.api.errors import REQUEST_EXCEPTION, error_response, internal_error_response
+from sgt.api.routes import auth, health, models, run, train_data
+from sgt.config import Settings, load_settings
+from sgt.ml.runtime import configure_torch
+from sgt.services.context import ServiceContext, open_context
+
+log = logging.getLogger("sgt.api")
+PREFIX = "/sgt"
+
+
+def create_app(settings: Settings, ctx: ServiceContext | None = None) -> FastAPI:
+    """The SGT API over the storage named by `settings` (or an already opened context)."""
+
+    @asynccontextmanager
+    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        opened = ctx or open_context(settings)
+        app.state.ctx = opened
+        configure_torch(threads=settings.torch_threads)
+        log.info("SGT API ready on %s", settings.effective_database_url.split("@")[-1])
+        yield
+        if ctx is None:
+            opened.close()
+
+    app = FastAPI(
+        title="SGT",
+        version=__version__,
+        summary="Example data in, trained models out.",
+        description="Every endpoint is POST + JSON under /sgt. Success is 200 with the documented "
+        'body; every failure is 400 with {"exception", "message"}.',
+        lifespan=lifespan,
+        docs_url="/docs",
+        openapi_url="/openapi.json",
+    )
+    app.state.settings = settings
+    app.state.request_counts = Counter()
+    for group in (auth, models, run, train_data):
+        app.include_router(group.router, prefix=PREFIX)
+    app.include_router(health.router)
+    _install_error_handlers(app)
+    _install_openapi_components(app)
+    app.add_middleware(RequestIdMiddleware, counts=app.state.request_counts)
+    return app
+
+
+def create_app_from_environment() -> FastAPI:
+    """Factory for `uvicorn --factory` and API worker processes: settings from SGT_* variables."""
+    return create_app(load_settings())
+
+
+class RequestIdMiddleware:
+    """Gives every request an id, sent back as X-Request-ID and used in the logs."""
+
+    def __init__(self, app: ASGIApp, counts: Counter[tuple[str, int]]) -> None:
+        self.app = app
+        self.counts = counts
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        request_id = uuid.uuid4().hex
+        scope["request_id"] = request_id
+
+        async def send_with_id(message: Message) -> None:
+            if message["type"] == "http.response.start":
+                message.setdefault("headers", [])
+                message["headers"] = [*message["headers"], (b"x-request-id", request_id.encode())]
+                self.counts[(scope["path"], message["status"])] += 1
+            await send(message)
+
+        await self.app(scope, receive, send_with_id)
+
+
+def _install_error_handlers(app: FastAPI) -> None:
+    # The framework's own 404, 405 and 422 never reach a client: the contract allows 400 only.
+    async def on_http_exception(_request: Request, error: Exception) -> Response:
+        detail = getattr(error, "detail", "bad request")
+        return error_response(REQUEST_EXCEPTION, f"{detail}: every endpoint is POST under /sgt")
+
+    async def on_validation_error(_request: Request, _error: Exception) -> Response:
+        return error_response(REQUEST_EXCEPTION, "request body is malformed")
+
+    async def on_unexpected(request: Request, error: Exception) -> Response:
+        return internal_error_response(error, request.scope.get("request_id", "-"))
+
+    app.add_exception_handler(HTTPException, on_http_exception)
+    app.add_exception_handler(RequestValidationError, on_validation_error)
+    app.add_exception_handler(Exception, on_unexpected)
+
+
+def _install_openapi_components(app: FastAPI) -> None:
+    structs = [
+        value
+        for value in vars(schemas).values()
+        if isinstance(value, type)
+        and issubclass(value, msgspec.Struct)
+        and value is not msgspec.Struct
+    ]
+    _, components = msgspec.json.schema_components(
+        structs, ref_template="#/components/schemas/{name}"
+    )
+    build = app.openapi
+
+    def openapi() -> dict[str, Any]:
+        if app.openapi_schema is None:
+            document = build()
+            document.setdefault("components", {}).setdefault("schemas", {}).update(components)
+            app.openapi_schema = document
+        return app.openapi_schema
+
+    app.openapi = openapi  # type: ignore[method-assign]

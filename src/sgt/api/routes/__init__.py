@@ -1,0 +1,1 @@
+"""One module per group of endpoints; each route names its operation and calls one service."""

@@ -1,0 +1,148 @@
+"""Models: create, delete, update client_data, read mine, read public, clone, list types."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from fastapi import APIRouter
+
+from sgt.api.errors import CLONE_EXCEPTION, CREATE_EXCEPTION
+from sgt.api.operations import Operation, add_operation
+from sgt.api.schemas import (
+    CloneModelRequest,
+    CreateModelRequest,
+    DeleteModelRequest,
+    ListModelTypeRequest,
+    ReadMyModelsRequest,
+    ReadPublicModelsRequest,
+    UpdateClientDataRequest,
+)
+from sgt.domain.models import ModelSpec
+from sgt.ml.base import model_type_names
+from sgt.services import models
+from sgt.services.context import ServiceContext
+from sgt.services.users import CurrentUser
+
+router = APIRouter(tags=["models"])
+
+
+def create(ctx: ServiceContext, user: CurrentUser | None, request: CreateModelRequest) -> None:
+    assert user is not None
+    spec = ModelSpec(request.model_type, request.in_size, request.out_size)
+    models.create_model(
+        ctx,
+        user,
+        app_name=request.app_name,
+        name=request.name,
+        spec=spec,
+        client_data=request.client_data,
+        is_public=request.is_public,
+    )
+
+
+def delete(ctx: ServiceContext, user: CurrentUser | None, request: DeleteModelRequest) -> None:
+    assert user is not None
+    models.delete_model(ctx, user, app_name=request.app_name, name=request.name)
+
+
+def update_client_data(
+    ctx: ServiceContext, user: CurrentUser | None, request: UpdateClientDataRequest
+) -> None:
+    assert user is not None
+    models.update_client_data(
+        ctx, user, app_name=request.app_name, name=request.name, client_data=request.client_data
+    )
+
+
+def read_mine(
+    ctx: ServiceContext, user: CurrentUser | None, _request: ReadMyModelsRequest
+) -> list[dict[str, Any]]:
+    assert user is not None
+    return [record.to_wire() for record in models.list_my_models(ctx, user)]
+
+
+def read_public(
+    ctx: ServiceContext, _user: CurrentUser | None, _request: ReadPublicModelsRequest
+) -> list[dict[str, Any]]:
+    return [record.to_wire() for record in models.list_public_models(ctx)]
+
+
+def clone(ctx: ServiceContext, user: CurrentUser | None, request: CloneModelRequest) -> None:
+    assert user is not None
+    models.clone_model(
+        ctx,
+        user,
+        author_unique_id=request.author_unique_id,
+        name=request.name,
+        app_name=request.app_name,
+        new_name=request.new_name,
+    )
+
+
+def list_types(
+    _ctx: ServiceContext, _user: CurrentUser | None, _request: ListModelTypeRequest
+) -> list[str]:
+    return model_type_names()
+
+
+add_operation(
+    router,
+    Operation("/public/create_sgt_model", CreateModelRequest, CREATE_EXCEPTION, "Create a model"),
+    create,
+)
+add_operation(
+    router,
+    Operation(
+        "/public/delete_sgt_model",
+        DeleteModelRequest,
+        None,
+        "Delete a model, its checkpoints and its training data",
+    ),
+    delete,
+)
+add_operation(
+    router,
+    Operation(
+        "/public/update_sgt_model_client_data",
+        UpdateClientDataRequest,
+        None,
+        "Replace a model's client_data",
+    ),
+    update_client_data,
+)
+add_operation(
+    router,
+    Operation(
+        "/public/read_my_sgt_model", ReadMyModelsRequest, None, "The caller's models, all apps"
+    ),
+    read_mine,
+)
+add_operation(
+    router,
+    Operation(
+        "/public/read_public_sgt_model", ReadPublicModelsRequest, None, "Every user's public models"
+    ),
+    read_public,
+)
+add_operation(
+    router,
+    Operation(
+        "/public/clone_sgt_model_to_mine",
+        CloneModelRequest,
+        CLONE_EXCEPTION,
+        "Copy a public or own model with its weights",
+        owns_not_found=True,
+    ),
+    clone,
+)
+add_operation(
+    router,
+    Operation(
+        "/public/list_model_type",
+        ListModelTypeRequest,
+        None,
+        "Names of the model types",
+        authenticated=False,
+    ),
+    list_types,
+)

@@ -1,0 +1,74 @@
+"""`sgt serve`: the API processes (uvicorn) and, by default, one trainer process beside them.
+
+The trainer runs in its own process so that training never starves inference of the GIL; it
+shares nothing with the API but the database. Both are rebuilt from SGT_* variables, so the
+children see exactly the settings the parent resolved.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import signal
+import subprocess
+import sys
+
+from sgt.config import Settings, settings_to_environment
+from sgt.services.context import open_context
+
+log = logging.getLogger("sgt.serve")
+
+
+def serve_forever(settings: Settings) -> None:
+    """Migrate, make sure a system key exists, start the trainer, then serve until stopped."""
+    import uvicorn
+
+    settings = settings.model_copy(update={"data_dir": settings.data_dir.resolve()})
+    ctx = open_context(settings)  # migrates once here, before any child starts
+    settings = settings.model_copy(update={"system_key": ctx.system_key})
+    ctx.close()
+    os.environ.update(settings_to_environment(settings))
+    trainer = start_trainer_process() if settings.embedded_trainer else None
+    try:
+        uvicorn.run(
+            "sgt.api.app:create_app_from_environment",
+            factory=True,
+            host=settings.host,
+            port=settings.port,
+            workers=settings.api_workers if settings.api_workers > 1 else None,
+            log_level=settings.log_level.lower(),
+            http="httptools",
+            loop="uvloop",
+            timeout_keep_alive=60,
+            access_log=False,
+        )
+    finally:
+        if trainer is not None:
+            stop_process(trainer)
+
+
+def start_trainer_process() -> subprocess.Popen[bytes]:
+    """`sgt worker` as a child that dies with this process."""
+    log.info("starting the embedded trainer")
+    return subprocess.Popen([sys.executable, "-m", "sgt", "worker"], preexec_fn=_die_with_parent)  # noqa: PLW1509 - Linux only, no threads yet
+
+
+def stop_process(process: subprocess.Popen[bytes], timeout_seconds: float = 15.0) -> None:
+    if process.poll() is not None:
+        return
+    process.send_signal(signal.SIGTERM)
+    try:
+        process.wait(timeout_seconds)
+    except subprocess.TimeoutExpired:
+        process.kill()
+        process.wait()
+
+
+def _die_with_parent() -> None:
+    # PR_SET_PDEATHSIG: the kernel sends SIGTERM to the trainer if `sgt serve` dies abruptly.
+    try:
+        import ctypes
+
+        ctypes.CDLL("libc.so.6", use_errno=True).prctl(1, signal.SIGTERM)
+    except OSError:
+        pass

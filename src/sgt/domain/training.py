@@ -1,0 +1,52 @@
+"""Training states of a model and the moves between them.
+
+untrained --upload--> queued --claim--> training --converge--> converged
+                         ^                 |  (new data during training: back to queued
+                         +-----upload------+   when the run ends; lease expired: queued)
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime
+from enum import StrEnum
+
+
+class TrainingState(StrEnum):
+    UNTRAINED = "untrained"
+    QUEUED = "queued"
+    TRAINING = "training"
+    CONVERGED = "converged"
+
+
+MAX_LOSS_HISTORY = 200
+
+
+@dataclass(frozen=True)
+class TrainingStatus:
+    """What `get_sgt_model_train_status` reports."""
+
+    state: TrainingState
+    sample_count: int
+    trained_sample_count: int
+    steps: int
+    train_loss: float | None
+    val_loss: float | None
+    loss_history: list[list[float | None]]
+    updated_at: datetime | None
+
+
+def append_loss(
+    history: list[list[float | None]], *, steps: int, train_loss: float, val_loss: float | None
+) -> list[list[float | None]]:
+    """History with one more [steps, train, val] point, thinned to a bounded length."""
+    point: list[float | None] = [float(steps), float(train_loss), val_loss]
+    history = [*history, point]
+    if len(history) > MAX_LOSS_HISTORY:
+        # Keep the first point and every other older one: long runs stay visible end to end.
+        history = (
+            history[:1]
+            + history[1 : -MAX_LOSS_HISTORY // 2 : 2]
+            + history[-MAX_LOSS_HISTORY // 2 :]
+        )
+    return history

@@ -1,0 +1,1 @@
+"""Networks, weight (de)serialisation and inference: the torch code the API and trainer share."""

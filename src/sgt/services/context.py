@@ -1,0 +1,47 @@
+"""What every use case needs, built once per process from the settings."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from sgt.config import Settings
+from sgt.domain.models import ModelLimits
+from sgt.ml.cache import ModelCache
+from sgt.services.secrets import KeyVerifier, resolve_system_key
+from sgt.storage.engine import Database
+from sgt.storage.schema import migrate
+
+
+@dataclass
+class ServiceContext:
+    db: Database
+    limits: ModelLimits
+    system_key: str
+    key_verifier: KeyVerifier
+    model_cache: ModelCache
+    device: str
+
+    def close(self) -> None:
+        self.db.dispose()
+
+
+def open_context(settings: Settings, *, run_migrations: bool = True) -> ServiceContext:
+    """Connect to the database (migrating it when asked) and build the in-memory helpers."""
+    if settings.is_embedded_database:
+        settings.data_dir.mkdir(parents=True, exist_ok=True)
+    db = Database(settings.effective_database_url)
+    if run_migrations:
+        migrate(db)
+    return ServiceContext(
+        db=db,
+        limits=ModelLimits(
+            max_in_size=settings.max_in_size,
+            max_out_size=settings.max_out_size,
+            max_parameters=settings.max_parameters,
+            max_client_data_bytes=settings.max_client_data_bytes,
+        ),
+        system_key=resolve_system_key(settings.system_key, settings.data_dir),
+        key_verifier=KeyVerifier(),
+        model_cache=ModelCache(capacity=settings.model_cache_size, device=settings.device),
+        device=settings.device,
+    )

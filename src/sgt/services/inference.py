@@ -1,0 +1,59 @@
+"""Run a model: validated inputs in, predictions out, from the in-memory cache when unchanged."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+import numpy as np
+
+from sgt.domain.samples import to_input_matrix
+from sgt.errors import ModelNotFound
+from sgt.ml.base import ModelShape, Predictor, get_model_type
+from sgt.ml.cache import UNTRAINED_VERSION
+from sgt.services.context import ServiceContext
+from sgt.services.users import CurrentUser
+from sgt.storage import checkpoints as checkpoint_store
+from sgt.storage import models as model_store
+
+
+def run_model(
+    ctx: ServiceContext,
+    user: CurrentUser,
+    *,
+    app_name: str,
+    name: str,
+    data: Sequence[Sequence[float]] | np.ndarray,
+) -> np.ndarray:
+    """Predictions (n, out_size) of the model's current best weights for `data` (n, in_size).
+
+    Raises ModelNotFound, or InvalidSamples naming the first bad row and column.
+    """
+    with ctx.db.read() as session:
+        found = model_store.find_model_with_checkpoint_version(
+            session, owner_id=user.id, app_name=app_name, name=name
+        )
+        if found is None:
+            raise ModelNotFound(f"you have no model '{name}' in app '{app_name}'")
+        model, version = found
+    inputs = to_input_matrix(data, in_size=model.in_size)
+    if len(inputs) == 0:
+        return np.zeros((0, model.out_size), dtype=np.float32)
+    predictor = ctx.model_cache.get(
+        model.id,
+        version or UNTRAINED_VERSION,
+        lambda: _load_predictor(
+            ctx, model.id, model.model_type, ModelShape(model.in_size, model.out_size), model.seed
+        ),
+    )
+    return predictor.predict(inputs)
+
+
+def _load_predictor(
+    ctx: ServiceContext, model_id: int, model_type: str, shape: ModelShape, seed: int
+) -> Predictor:
+    with ctx.db.read() as session:
+        checkpoint = checkpoint_store.load_checkpoint(session, model_id)
+        stored = None if checkpoint is None else (checkpoint.model_type, checkpoint.weights)
+    if stored is None:
+        return get_model_type(model_type).initial(shape, seed=seed)
+    return get_model_type(stored[0]).load(stored[1], device=ctx.device)

@@ -1,0 +1,105 @@
+"""Users: authenticate a request, create or rotate a key, expire, list."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import UTC, datetime
+
+from sgt.errors import AuthFailed
+from sgt.services.context import ServiceContext
+from sgt.services.secrets import hash_secret_key, keys_match, new_salt
+from sgt.storage import users as user_store
+
+END_TIME_FORMAT = "%Y-%m-%d %H:%M:%S"
+
+
+@dataclass(frozen=True)
+class CurrentUser:
+    id: int
+    secret_id: str
+
+
+def authenticate(ctx: ServiceContext, secret_id: object, secret_key: object) -> CurrentUser:
+    """The user these credentials belong to; raises AuthFailed when missing, wrong or expired."""
+    if not isinstance(secret_id, str) or not isinstance(secret_key, str) or not secret_id:
+        raise AuthFailed("secret_id and secret_key are required strings")
+    with ctx.db.read() as session:
+        user = user_store.find_user(session, secret_id)
+        row = None if user is None else (user.id, user.key_hash, user.key_salt, user.end_time)
+    if row is None:
+        ctx.key_verifier.verify(secret_key, stored_hash=None, salt=None)
+        raise AuthFailed("secret_id or secret_key is wrong")
+    user_id, key_hash, key_salt, end_time = row
+    if not ctx.key_verifier.verify(secret_key, stored_hash=key_hash, salt=key_salt):
+        raise AuthFailed("secret_id or secret_key is wrong")
+    if end_time is not None and end_time <= _utcnow():
+        raise AuthFailed(f"the key of '{secret_id}' expired at {end_time:{END_TIME_FORMAT}} UTC")
+    return CurrentUser(id=user_id, secret_id=secret_id)
+
+
+def is_authentic(ctx: ServiceContext, secret_id: object, secret_key: object) -> bool:
+    """True when the credentials are valid now; never raises for bad credentials."""
+    try:
+        authenticate(ctx, secret_id, secret_key)
+    except AuthFailed:
+        return False
+    return True
+
+
+def save_user_key(
+    ctx: ServiceContext,
+    *,
+    system_key: str,
+    secret_id: str,
+    secret_key: str,
+    doc: str = "",
+    end_time: datetime | None = None,
+) -> None:
+    """Create the user or replace its key, doc and end_time; the old key stops working."""
+    if not keys_match(system_key, ctx.system_key):
+        raise AuthFailed("key is not the system key")
+    put_user(ctx, secret_id=secret_id, secret_key=secret_key, doc=doc, end_time=end_time)
+
+
+def put_user(
+    ctx: ServiceContext,
+    *,
+    secret_id: str,
+    secret_key: str,
+    doc: str = "",
+    end_time: datetime | None = None,
+) -> None:
+    """Create or rotate a user without the system key (admin command line)."""
+    salt = new_salt()
+    key_hash = hash_secret_key(secret_key, salt)
+    with ctx.db.write() as session:
+        user_store.save_user(
+            session,
+            secret_id=secret_id,
+            key_hash=key_hash,
+            key_salt=salt,
+            doc=doc,
+            end_time=end_time,
+            now=ctx.db.now(session),
+        )
+
+
+def expire_user(ctx: ServiceContext, secret_id: str, end_time: datetime | None) -> bool:
+    """Set when the user's key stops working (None: never); False if there is no such user."""
+    with ctx.db.write() as session:
+        return user_store.set_end_time(session, secret_id, end_time)
+
+
+def list_users(ctx: ServiceContext) -> list[tuple[str, str, datetime | None]]:
+    """(secret_id, doc, end_time) of every user."""
+    with ctx.db.read() as session:
+        return [(u.secret_id, u.doc, u.end_time) for u in user_store.list_users(session)]
+
+
+def parse_end_time(value: str) -> datetime:
+    """'YYYY-MM-DD HH:MM:SS' (UTC) as a naive UTC datetime; ValueError otherwise."""
+    return datetime.strptime(value, END_TIME_FORMAT)
+
+
+def _utcnow() -> datetime:
+    return datetime.now(UTC).replace(tzinfo=None)

@@ -1,0 +1,127 @@
+"""Engines and transactions: SQLite pragmas, the PostgreSQL pool, and the unit of work.
+
+`Database.read()` and `Database.write()` are the only places a transaction opens and closes.
+On SQLite a write transaction starts with BEGIN IMMEDIATE, so two writers queue on the lock
+instead of failing half way; readers never wait for writers (WAL).
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Iterator
+from contextlib import contextmanager
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import Engine, create_engine, event, text
+from sqlalchemy.exc import DBAPIError, OperationalError
+from sqlalchemy.orm import Session, sessionmaker
+from sqlalchemy.pool import NullPool
+
+from sgt.errors import SgtError, StorageError
+
+log = logging.getLogger(__name__)
+
+SQLITE_BUSY_TIMEOUT_MS = 30_000
+
+
+def make_engine(url: str) -> Engine:
+    """An engine for `url`, tuned for its backend."""
+    if url.startswith("sqlite"):
+        return _make_sqlite_engine(url)
+    return create_engine(url, pool_pre_ping=True, pool_size=10, max_overflow=20)
+
+
+def _make_sqlite_engine(url: str) -> Engine:
+    engine = create_engine(
+        url,
+        connect_args={"check_same_thread": False},
+        poolclass=NullPool if ":memory:" in url else None,
+    )
+
+    @event.listens_for(engine, "connect")
+    def _on_connect(dbapi_connection: Any, _record: Any) -> None:
+        # Take transaction control from pysqlite so that BEGIN IMMEDIATE is ours to send.
+        dbapi_connection.isolation_level = None
+        cursor = dbapi_connection.cursor()
+        # auto_vacuum only takes effect on a new file, before the first table exists.
+        cursor.execute("PRAGMA auto_vacuum=INCREMENTAL")
+        cursor.execute("PRAGMA journal_mode=WAL")
+        cursor.execute("PRAGMA synchronous=FULL")  # a 200 on upload means on disk
+        cursor.execute("PRAGMA foreign_keys=ON")
+        cursor.execute("PRAGMA secure_delete=ON")  # deleted samples are overwritten, not left
+        cursor.execute(f"PRAGMA busy_timeout={SQLITE_BUSY_TIMEOUT_MS}")
+        cursor.close()
+
+    @event.listens_for(engine, "begin")
+    def _on_begin(connection: Any) -> None:
+        immediate = connection.get_execution_options().get("sqlite_immediate", False)
+        connection.exec_driver_sql("BEGIN IMMEDIATE" if immediate else "BEGIN")
+
+    return engine
+
+
+class Database:
+    """The engine and the unit of work every repository function runs inside."""
+
+    def __init__(self, url: str) -> None:
+        self.url = url
+        self.engine = make_engine(url)
+        self.is_sqlite = self.engine.dialect.name == "sqlite"
+        write_engine = (
+            self.engine.execution_options(sqlite_immediate=True) if self.is_sqlite else self.engine
+        )
+        self._read_sessions = sessionmaker(self.engine, expire_on_commit=False)
+        self._write_sessions = sessionmaker(write_engine, expire_on_commit=False)
+
+    @contextmanager
+    def read(self) -> Iterator[Session]:
+        """A transaction for reads. It ends with a commit (nothing to write) rather than a
+        rollback, because a rollback would expire the rows the caller goes on reading."""
+        with self._transaction(self._read_sessions) as session:
+            yield session
+
+    @contextmanager
+    def write(self) -> Iterator[Session]:
+        """A transaction that commits when the block ends without error, else rolls back."""
+        with self._transaction(self._write_sessions) as session:
+            yield session
+
+    @contextmanager
+    def _transaction(self, factory: sessionmaker[Session]) -> Iterator[Session]:
+        session = factory()
+        try:
+            yield session
+            session.commit()
+        except SgtError:
+            session.rollback()
+            raise
+        except (OperationalError, DBAPIError) as error:
+            session.rollback()
+            log.exception("database error")
+            raise StorageError("the database is unavailable") from error
+        except BaseException:
+            session.rollback()
+            raise
+        finally:
+            session.close()
+
+    def now(self, session: Session) -> datetime:
+        """The database clock, naive UTC: leases and timestamps never trust a machine's clock."""
+        if self.is_sqlite:
+            value = session.execute(
+                text("SELECT strftime('%Y-%m-%d %H:%M:%f', 'now')")
+            ).scalar_one()
+            return datetime.fromisoformat(value)
+        value = session.execute(text("SELECT now() AT TIME ZONE 'utc'")).scalar_one()
+        assert isinstance(value, datetime)
+        return value
+
+    def reclaim_space(self) -> None:
+        """Give freed pages back to the file system (SQLite); a no-op elsewhere."""
+        if self.is_sqlite:
+            with self.engine.begin() as connection:
+                connection.exec_driver_sql("PRAGMA incremental_vacuum")
+
+    def dispose(self) -> None:
+        self.engine.dispose()

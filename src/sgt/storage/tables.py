@@ -1,0 +1,119 @@
+"""ORM classes of every table (*Row), nothing else. Changing one needs an Alembic revision."""
+
+from __future__ import annotations
+
+from datetime import datetime
+
+from sqlalchemy import (
+    BigInteger,
+    Boolean,
+    DateTime,
+    Float,
+    ForeignKey,
+    Index,
+    Integer,
+    LargeBinary,
+    String,
+    Text,
+    UniqueConstraint,
+)
+from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
+
+
+class Base(DeclarativeBase):
+    pass
+
+
+class UserRow(Base):
+    __tablename__ = "users"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    secret_id: Mapped[str] = mapped_column(String(512), unique=True)
+    # scrypt(secret_key, salt): the plain key is never stored.
+    key_hash: Mapped[bytes] = mapped_column(LargeBinary)
+    key_salt: Mapped[bytes] = mapped_column(LargeBinary)
+    doc: Mapped[str] = mapped_column(Text, default="")
+    end_time: Mapped[datetime | None] = mapped_column(DateTime, nullable=True)  # naive UTC
+    created_at: Mapped[datetime] = mapped_column(DateTime)
+    updated_at: Mapped[datetime] = mapped_column(DateTime)
+
+
+class ModelRow(Base):
+    __tablename__ = "models"
+    __table_args__ = (UniqueConstraint("owner_id", "app_name", "name", name="uq_models_key"),)
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    owner_id: Mapped[int] = mapped_column(ForeignKey("users.id", ondelete="CASCADE"), index=True)
+    app_name: Mapped[str] = mapped_column(String(512))
+    name: Mapped[str] = mapped_column(String(512))
+    model_type: Mapped[str] = mapped_column(String(64))
+    in_size: Mapped[int] = mapped_column(Integer)
+    out_size: Mapped[int] = mapped_column(Integer)
+    is_public: Mapped[bool] = mapped_column(Boolean, default=False, index=True)
+    client_data: Mapped[str] = mapped_column(Text, default="null")  # compact JSON text
+    seed: Mapped[int] = mapped_column(BigInteger)
+    created_at: Mapped[datetime] = mapped_column(DateTime)
+
+
+class SampleBatchRow(Base):
+    """One upload's samples as little-endian float32 matrices (rows x in_size, rows x out_size)."""
+
+    __tablename__ = "sample_batches"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    model_id: Mapped[int] = mapped_column(ForeignKey("models.id", ondelete="CASCADE"), index=True)
+    row_count: Mapped[int] = mapped_column(Integer)
+    inputs: Mapped[bytes] = mapped_column(LargeBinary)
+    targets: Mapped[bytes] = mapped_column(LargeBinary)
+    created_at: Mapped[datetime] = mapped_column(DateTime)
+
+
+class CheckpointRow(Base):
+    """The current weights of a model: one row, replaced in one transaction (atomic)."""
+
+    __tablename__ = "checkpoints"
+
+    model_id: Mapped[int] = mapped_column(
+        ForeignKey("models.id", ondelete="CASCADE"), primary_key=True
+    )
+    version: Mapped[int] = mapped_column(Integer)
+    model_type: Mapped[str] = mapped_column(String(64))
+    weights: Mapped[bytes] = mapped_column(LargeBinary)
+    trained_sample_count: Mapped[int] = mapped_column(Integer)
+    created_at: Mapped[datetime] = mapped_column(DateTime)
+
+
+class TrainingRow(Base):
+    """Where the API and the trainers meet: the training state and lease of one model."""
+
+    __tablename__ = "training"
+    __table_args__ = (Index("ix_training_state_queued_at", "state", "queued_at"),)
+
+    model_id: Mapped[int] = mapped_column(
+        ForeignKey("models.id", ondelete="CASCADE"), primary_key=True
+    )
+    state: Mapped[str] = mapped_column(String(16))
+    # Bumped by every upload or clear; a run trained on an older data_version is stale.
+    data_version: Mapped[int] = mapped_column(Integer, default=0)
+    sample_count: Mapped[int] = mapped_column(Integer, default=0)
+    trained_sample_count: Mapped[int] = mapped_column(Integer, default=0)
+    queued_at: Mapped[datetime | None] = mapped_column(DateTime, nullable=True)
+    lease_owner: Mapped[str | None] = mapped_column(String(128), nullable=True)
+    lease_expires_at: Mapped[datetime | None] = mapped_column(DateTime, nullable=True)
+    steps: Mapped[int] = mapped_column(BigInteger, default=0)
+    train_loss: Mapped[float | None] = mapped_column(Float, nullable=True)
+    val_loss: Mapped[float | None] = mapped_column(Float, nullable=True)
+    loss_history: Mapped[str] = mapped_column(Text, default="[]")  # JSON [[steps, train, val]]
+    updated_at: Mapped[datetime] = mapped_column(DateTime)
+
+
+class LeaseLogRow(Base):
+    """Every claim of a model by a trainer, kept so overlapping leases can be audited."""
+
+    __tablename__ = "lease_log"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    model_id: Mapped[int] = mapped_column(ForeignKey("models.id", ondelete="CASCADE"), index=True)
+    worker: Mapped[str] = mapped_column(String(128))
+    claimed_at: Mapped[datetime] = mapped_column(DateTime)
+    released_at: Mapped[datetime | None] = mapped_column(DateTime, nullable=True)

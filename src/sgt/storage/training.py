@@ -1,0 +1,282 @@
+"""The training queue: where the API (upload, clear, delete) and the trainers (claim, renew,
+checkpoint, finish) meet. Nothing else is shared between them.
+
+Contract:
+- Only the API moves a row to `queued` (upload) or bumps `data_version` (upload, clear).
+- Only a trainer holding the lease (`lease_owner` = its id and `lease_expires_at` in the future by
+  the database clock) moves a row out of `training` or writes its checkpoint. Every trainer write
+  re-checks the lease inside its own transaction, so a deleted model or a lease taken over after
+  expiry is never written back.
+- A `training` row whose lease expired is claimable again, like a `queued` one.
+- Claims take the oldest waiting row first (`queued_at`), so no model waits behind an unbounded
+  queue of others.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+
+import orjson
+from sqlalchemy import or_, select, update
+from sqlalchemy.orm import Session
+
+from sgt.domain.training import TrainingState, TrainingStatus, append_loss
+from sgt.storage.checkpoints import write_checkpoint
+from sgt.storage.tables import LeaseLogRow, ModelRow, TrainingRow
+
+
+@dataclass(frozen=True)
+class Claim:
+    """A model a trainer now holds: what it needs to start a run."""
+
+    model_id: int
+    model_type: str
+    in_size: int
+    out_size: int
+    seed: int
+    data_version: int
+    steps: int
+    lease_log_id: int
+
+
+@dataclass(frozen=True)
+class Progress:
+    """Metrics a trainer reports with a heartbeat or a checkpoint."""
+
+    steps: int
+    train_loss: float | None
+    val_loss: float | None
+
+
+def add_training_row(
+    session: Session, *, model_id: int, now: datetime, has_weights: bool = False
+) -> None:
+    state = TrainingState.CONVERGED if has_weights else TrainingState.UNTRAINED
+    session.add(
+        TrainingRow(
+            model_id=model_id,
+            state=state,
+            data_version=0,
+            sample_count=0,
+            trained_sample_count=0,
+            steps=0,
+            loss_history="[]",
+            updated_at=now,
+        )
+    )
+
+
+def queue_after_upload(session: Session, *, model_id: int, added: int, now: datetime) -> None:
+    """Record `added` new samples and make sure the model is (or stays) scheduled."""
+    row = _locked_row(session, model_id)
+    row.sample_count += added
+    row.data_version += 1
+    row.updated_at = now
+    if row.state != TrainingState.TRAINING:
+        if row.state != TrainingState.QUEUED:
+            row.queued_at = now
+        row.state = TrainingState.QUEUED
+    elif row.queued_at is None:
+        row.queued_at = now
+
+
+def clear_samples_state(
+    session: Session, *, model_id: int, has_weights: bool, now: datetime
+) -> None:
+    """After the samples are removed: nothing to train, the weights stay."""
+    row = _locked_row(session, model_id)
+    row.sample_count = 0
+    row.data_version += 1
+    row.state = TrainingState.CONVERGED if has_weights else TrainingState.UNTRAINED
+    row.queued_at = None
+    row.lease_owner = None
+    row.lease_expires_at = None
+    row.updated_at = now
+
+
+def claim_model_to_train(
+    session: Session, *, worker: str, now: datetime, lease_seconds: float
+) -> Claim | None:
+    """Take the longest-waiting model that is queued or whose trainer's lease expired."""
+    waiting = (
+        select(TrainingRow.model_id)
+        .where(
+            or_(
+                TrainingRow.state == TrainingState.QUEUED,
+                (TrainingRow.state == TrainingState.TRAINING)
+                & (TrainingRow.lease_expires_at < now),
+            )
+        )
+        .order_by(TrainingRow.queued_at.nulls_first(), TrainingRow.model_id)
+        .limit(1)
+        .with_for_update(skip_locked=True)
+    )
+    model_id = session.execute(waiting).scalar_one_or_none()
+    if model_id is None:
+        return None
+    row = session.get_one(TrainingRow, model_id)
+    model = session.get_one(ModelRow, model_id)
+    row.state = TrainingState.TRAINING
+    row.lease_owner = worker
+    row.lease_expires_at = now + timedelta(seconds=lease_seconds)
+    row.queued_at = None
+    row.updated_at = now
+    log_row = LeaseLogRow(model_id=model_id, worker=worker, claimed_at=now)
+    session.add(log_row)
+    session.flush()
+    return Claim(
+        model_id=model_id,
+        model_type=model.model_type,
+        in_size=model.in_size,
+        out_size=model.out_size,
+        seed=model.seed,
+        data_version=row.data_version,
+        steps=row.steps,
+        lease_log_id=log_row.id,
+    )
+
+
+def renew_lease(
+    session: Session,
+    *,
+    claim: Claim,
+    worker: str,
+    now: datetime,
+    lease_seconds: float,
+    progress: Progress | None = None,
+) -> int | None:
+    """Extend the lease; returns the model's current data_version, or None if the lease is lost
+    (model deleted, or the lease expired and another trainer took it)."""
+    row = _held_row(session, claim=claim, worker=worker)
+    if row is None:
+        return None
+    row.lease_expires_at = now + timedelta(seconds=lease_seconds)
+    if progress is not None:
+        _record_progress(row, progress, now)
+    return row.data_version
+
+
+def save_checkpoint(
+    session: Session,
+    *,
+    claim: Claim,
+    worker: str,
+    now: datetime,
+    model_type: str,
+    weights: bytes,
+    trained_sample_count: int,
+    progress: Progress,
+) -> bool:
+    """Write new weights if the lease is still held; False (and nothing written) otherwise."""
+    row = _held_row(session, claim=claim, worker=worker)
+    if row is None:
+        return False
+    write_checkpoint(
+        session,
+        model_id=claim.model_id,
+        model_type=model_type,
+        weights=weights,
+        trained_sample_count=trained_sample_count,
+        now=now,
+    )
+    row.trained_sample_count = trained_sample_count
+    _record_progress(row, progress, now)
+    return True
+
+
+def finish_run(
+    session: Session,
+    *,
+    claim: Claim,
+    worker: str,
+    now: datetime,
+    trained_data_version: int,
+    progress: Progress | None,
+) -> bool:
+    """End a run: converged if no data arrived since it started, else back to the queue."""
+    row = _held_row(session, claim=claim, worker=worker)
+    if row is None:
+        return False
+    if progress is not None:
+        _record_progress(row, progress, now)
+    if row.data_version == trained_data_version:
+        row.state = TrainingState.CONVERGED
+        row.queued_at = None
+    else:
+        row.state = TrainingState.QUEUED
+        row.queued_at = row.queued_at or now
+    _drop_lease(session, row, claim, now)
+    return True
+
+
+def release_model(session: Session, *, claim: Claim, worker: str, now: datetime) -> None:
+    """Give a held model back to the queue (a trainer shutting down)."""
+    row = _held_row(session, claim=claim, worker=worker)
+    if row is not None:
+        row.state = TrainingState.QUEUED
+        row.queued_at = row.queued_at or now
+        _drop_lease(session, row, claim, now)
+
+
+def read_status(session: Session, model_id: int) -> TrainingStatus:
+    row = session.get_one(TrainingRow, model_id)
+    return TrainingStatus(
+        state=TrainingState(row.state),
+        sample_count=row.sample_count,
+        trained_sample_count=row.trained_sample_count,
+        steps=row.steps,
+        train_loss=row.train_loss,
+        val_loss=row.val_loss,
+        loss_history=orjson.loads(row.loss_history),
+        updated_at=row.updated_at,
+    )
+
+
+def lease_history(session: Session) -> list[LeaseLogRow]:
+    """Every claim ever made, oldest first (for audits and tests)."""
+    return list(session.execute(select(LeaseLogRow).order_by(LeaseLogRow.id)).scalars())
+
+
+def _locked_row(session: Session, model_id: int) -> TrainingRow:
+    return session.execute(
+        select(TrainingRow).where(TrainingRow.model_id == model_id).with_for_update()
+    ).scalar_one()
+
+
+def _held_row(session: Session, *, claim: Claim, worker: str) -> TrainingRow | None:
+    return session.execute(
+        select(TrainingRow)
+        .where(
+            TrainingRow.model_id == claim.model_id,
+            TrainingRow.state == TrainingState.TRAINING,
+            # An expired lease still counts until another trainer claims the row: the claim
+            # changes lease_owner in the same transaction that judges the expiry.
+            TrainingRow.lease_owner == worker,
+        )
+        .with_for_update()
+    ).scalar_one_or_none()
+
+
+def _record_progress(row: TrainingRow, progress: Progress, now: datetime) -> None:
+    row.steps = progress.steps
+    row.train_loss = progress.train_loss
+    row.val_loss = progress.val_loss
+    if progress.train_loss is not None:
+        history = append_loss(
+            orjson.loads(row.loss_history),
+            steps=progress.steps,
+            train_loss=progress.train_loss,
+            val_loss=progress.val_loss,
+        )
+        row.loss_history = orjson.dumps(history).decode()
+    row.updated_at = now
+
+
+def _drop_lease(session: Session, row: TrainingRow, claim: Claim, now: datetime) -> None:
+    row.lease_owner = None
+    row.lease_expires_at = None
+    row.updated_at = now
+    session.execute(
+        update(LeaseLogRow).where(LeaseLogRow.id == claim.lease_log_id).values(released_at=now)
+    )

@@ -1,0 +1,54 @@
+"""Users: find, create or replace their key, expire, list."""
+
+from __future__ import annotations
+
+from datetime import datetime
+
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from sgt.storage.tables import UserRow
+
+
+def find_user(session: Session, secret_id: str) -> UserRow | None:
+    """The user with that secret_id, or None."""
+    return session.execute(
+        select(UserRow).where(UserRow.secret_id == secret_id)
+    ).scalar_one_or_none()
+
+
+def save_user(
+    session: Session,
+    *,
+    secret_id: str,
+    key_hash: bytes,
+    key_salt: bytes,
+    doc: str,
+    end_time: datetime | None,
+    now: datetime,
+) -> UserRow:
+    """Create the user, or replace its key, doc and end_time (the old key stops working)."""
+    user = find_user(session, secret_id)
+    if user is None:
+        user = UserRow(secret_id=secret_id, created_at=now)
+        session.add(user)
+    user.key_hash = key_hash
+    user.key_salt = key_salt
+    user.doc = doc
+    user.end_time = end_time
+    user.updated_at = now
+    session.flush()
+    return user
+
+
+def set_end_time(session: Session, secret_id: str, end_time: datetime | None) -> bool:
+    """Change when a user's key expires; False when there is no such user."""
+    user = find_user(session, secret_id)
+    if user is None:
+        return False
+    user.end_time = end_time
+    return True
+
+
+def list_users(session: Session) -> list[UserRow]:
+    return list(session.execute(select(UserRow).order_by(UserRow.secret_id)).scalars())

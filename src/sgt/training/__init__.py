@@ -1,0 +1,1 @@
+"""Training: the run driver (no database) and the worker loop; with ml/, the only torch users."""

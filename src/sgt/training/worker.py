@@ -1,0 +1,286 @@
+"""The trainer's loop: claim a model, train it from its latest checkpoint, checkpoint, release.
+
+Several workers (threads, processes, machines) share one database; they meet the API only at the
+training rows (`sgt.storage.training`). A worker renews its lease on a timer and stops a run as
+soon as a renewal finds the lease gone (the model was deleted, or taken over after expiry).
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import socket
+import threading
+import uuid
+from dataclasses import dataclass
+
+import numpy as np
+
+from sgt.config import Settings
+from sgt.ml.base import (
+    ModelShape,
+    ModelType,
+    Predictor,
+    TrainingProgress,
+    TrainingRun,
+    get_model_type,
+)
+from sgt.ml.runtime import configure_torch
+from sgt.storage import checkpoints as checkpoint_store
+from sgt.storage import samples as sample_store
+from sgt.storage import training as queue
+from sgt.storage.engine import Database
+from sgt.storage.tables import TrainingRow
+from sgt.training.trainer import Heartbeat, Outcome, RunResult, drive_run
+
+log = logging.getLogger("sgt.worker")
+
+
+@dataclass(frozen=True)
+class WorkerTimings:
+    lease_seconds: float
+    heartbeat_seconds: float
+    checkpoint_seconds: float
+    poll_seconds: float
+    max_train_seconds: float
+
+    @classmethod
+    def from_settings(cls, settings: Settings) -> WorkerTimings:
+        return cls(
+            settings.lease_seconds,
+            settings.heartbeat_seconds,
+            settings.checkpoint_seconds,
+            settings.poll_seconds,
+            settings.max_train_seconds,
+        )
+
+
+class Worker:
+    """One trainer: trains one model at a time until `stop()`."""
+
+    def __init__(
+        self, db: Database, *, timings: WorkerTimings, device: str = "cpu", name: str | None = None
+    ) -> None:
+        self.db = db
+        self.timings = timings
+        self.device = device
+        self.name = name or f"{socket.gethostname()}:{os.getpid()}:{uuid.uuid4().hex[:8]}"
+        self._stopping = threading.Event()
+
+    def stop(self) -> None:
+        """Ask the loop to end; a model in training is checkpointed and released."""
+        self._stopping.set()
+
+    def run_forever(self) -> None:
+        log.info("trainer %s started (device %s)", self.name, self.device)
+        while not self._stopping.is_set():
+            if not self.train_next():
+                self._stopping.wait(self.timings.poll_seconds)
+        log.info("trainer %s stopped", self.name)
+
+    def train_next(self) -> bool:
+        """Claim and train one model; False when nothing was waiting."""
+        with self.db.write() as session:
+            claim = queue.claim_model_to_train(
+                session,
+                worker=self.name,
+                now=self.db.now(session),
+                lease_seconds=self.timings.lease_seconds,
+            )
+        if claim is None:
+            return False
+        log.info("training model %s (%s)", claim.model_id, claim.model_type)
+        try:
+            self._train(claim)
+        except Exception:
+            log.exception("training model %s failed; it goes back to the queue", claim.model_id)
+            self._release(claim)
+        return True
+
+    def _train(self, claim: queue.Claim) -> None:
+        loaded = self._load(claim)
+        if loaded is None:
+            return
+        model_type, inputs, targets, start, data_version = loaded
+        if len(inputs) == 0:
+            self._finish(claim, data_version, None)
+            return
+        run = model_type.start_training(
+            ModelShape(claim.in_size, claim.out_size),
+            inputs,
+            targets,
+            start=start,
+            seed=claim.seed,
+            device=self.device,
+        )
+        hooks = _LeaseHooks(self, claim, model_type.name, len(inputs), data_version)
+        result = drive_run(
+            run,
+            hooks,
+            heartbeat_seconds=self.timings.heartbeat_seconds,
+            checkpoint_seconds=self.timings.checkpoint_seconds,
+            max_seconds=self.timings.max_train_seconds,
+        )
+        self._conclude(claim, result, hooks, run)
+
+    def _conclude(
+        self, claim: queue.Claim, result: RunResult, hooks: _LeaseHooks, run: TrainingRun
+    ) -> None:
+        if result.outcome is Outcome.LEASE_LOST:
+            log.info(
+                "model %s: lease lost (deleted or taken over); nothing written", claim.model_id
+            )
+            return
+        if result.has_unsaved_improvement and result.progress is not None:
+            if not hooks.checkpoint(run.best(), result.progress):
+                return
+        if result.outcome is Outcome.STOPPED:
+            self._release(claim)
+            return
+        self._finish(claim, hooks.data_version, result.progress and hooks.totals(result.progress))
+        log.info(
+            "model %s: %s after %s steps",
+            claim.model_id,
+            result.outcome.value,
+            result.progress.steps if result.progress else 0,
+        )
+
+    def _load(
+        self, claim: queue.Claim
+    ) -> tuple[ModelType, np.ndarray, np.ndarray, Predictor | None, int] | None:
+        with self.db.read() as session:
+            row = session.get(TrainingRow, claim.model_id)
+            if row is None:
+                return None
+            # Samples and data_version read in one transaction: they describe the same data.
+            data_version = row.data_version
+            inputs, targets = sample_store.load_samples(
+                session, model_id=claim.model_id, in_size=claim.in_size, out_size=claim.out_size
+            )
+            checkpoint = checkpoint_store.load_checkpoint(session, claim.model_id)
+            stored = None if checkpoint is None else (checkpoint.model_type, checkpoint.weights)
+        model_type = get_model_type(claim.model_type)
+        start = (
+            None
+            if stored is None
+            else get_model_type(stored[0]).load(stored[1], device=self.device)
+        )
+        return model_type, inputs, targets, start, data_version
+
+    def _finish(
+        self, claim: queue.Claim, data_version: int, progress: queue.Progress | None
+    ) -> None:
+        with self.db.write() as session:
+            queue.finish_run(
+                session,
+                claim=claim,
+                worker=self.name,
+                now=self.db.now(session),
+                trained_data_version=data_version,
+                progress=progress,
+            )
+
+    def _release(self, claim: queue.Claim) -> None:
+        with self.db.write() as session:
+            queue.release_model(session, claim=claim, worker=self.name, now=self.db.now(session))
+
+    @property
+    def is_stopping(self) -> bool:
+        return self._stopping.is_set()
+
+
+class _LeaseHooks:
+    """The run's callbacks: every write re-checks the lease in its own transaction."""
+
+    def __init__(
+        self,
+        worker: Worker,
+        claim: queue.Claim,
+        model_type: str,
+        sample_count: int,
+        data_version: int,
+    ) -> None:
+        self.worker = worker
+        self.claim = claim
+        self.model_type = model_type
+        self.sample_count = sample_count
+        self.data_version = data_version
+
+    def totals(self, progress: TrainingProgress) -> queue.Progress:
+        return queue.Progress(
+            steps=self.claim.steps + progress.steps,
+            train_loss=progress.train_loss,
+            val_loss=progress.val_loss,
+        )
+
+    def heartbeat(self, progress: TrainingProgress) -> Heartbeat:
+        db, timings = self.worker.db, self.worker.timings
+        with db.write() as session:
+            current = queue.renew_lease(
+                session,
+                claim=self.claim,
+                worker=self.worker.name,
+                now=db.now(session),
+                lease_seconds=timings.lease_seconds,
+                progress=self.totals(progress),
+            )
+        if current is None:
+            return Heartbeat.LEASE_LOST
+        return Heartbeat.CONTINUE if current == self.data_version else Heartbeat.NEW_DATA
+
+    def checkpoint(self, best: Predictor, progress: TrainingProgress) -> bool:
+        weights = best.to_bytes()
+        db, timings = self.worker.db, self.worker.timings
+        with db.write() as session:
+            now = db.now(session)
+            if (
+                queue.renew_lease(
+                    session,
+                    claim=self.claim,
+                    worker=self.worker.name,
+                    now=now,
+                    lease_seconds=timings.lease_seconds,
+                )
+                is None
+            ):
+                return False
+            return queue.save_checkpoint(
+                session,
+                claim=self.claim,
+                worker=self.worker.name,
+                now=now,
+                model_type=self.model_type,
+                weights=weights,
+                trained_sample_count=self.sample_count,
+                progress=self.totals(progress),
+            )
+
+    def should_stop(self) -> bool:
+        return self.worker.is_stopping
+
+
+def run_worker(settings: Settings) -> None:
+    """`sgt worker`: one trainer on the configured database until SIGINT or SIGTERM."""
+    import signal
+
+    from sgt.storage.schema import migrate
+
+    configure_torch(threads=settings.torch_threads)
+    _check_device(settings.device)
+    db = Database(settings.effective_database_url)
+    migrate(db)
+    worker = Worker(db, timings=WorkerTimings.from_settings(settings), device=settings.device)
+    for signum in (signal.SIGINT, signal.SIGTERM):
+        signal.signal(signum, lambda *_: worker.stop())
+    try:
+        worker.run_forever()
+    finally:
+        db.dispose()
+
+
+def _check_device(device: str) -> None:
+    if device == "cuda":
+        import torch
+
+        if not torch.cuda.is_available():
+            raise RuntimeError("SGT_DEVICE=cuda but torch sees no CUDA device")
