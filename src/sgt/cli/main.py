@@ -9,6 +9,7 @@ import click
 
 from sgt import __version__
 from sgt.cli.admin import admin
+from sgt.cli.client_commands import CLIENT_COMMANDS
 from sgt.config import load_settings
 
 
@@ -88,3 +89,5 @@ def worker(**options: Any) -> None:
 
 
 cli.add_command(admin)
+for command in CLIENT_COMMANDS:
+    cli.add_command(command)
