@@ -1,0 +1,53 @@
+"""One real `sgt serve` for the whole e2e session; each test makes its own users."""
+
+from __future__ import annotations
+
+import itertools
+from collections.abc import Callable, Iterator
+from pathlib import Path
+
+import pytest
+from e2e_server import Session, SgtServer
+
+E2E_SYSTEM_KEY = "e2e-system-key"
+_users = itertools.count(1)
+
+
+@pytest.fixture(scope="session")
+def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[SgtServer]:
+    root: Path = tmp_path_factory.mktemp("e2e")
+    running = SgtServer(root / "data", system_key=E2E_SYSTEM_KEY)
+    running.start()
+    yield running
+    running.close()
+
+
+def register_user(server: SgtServer, prefix: str = "user", **fields: str) -> Session:
+    """A new user created over HTTP with the system key."""
+    secret_id, secret_key = f"{prefix}-{next(_users)}", f"key-{next(_users)}"
+    reply = server.post(
+        "/private/update_auth_token",
+        {"key": server.system_key, "secret_id": secret_id, "secret_key": secret_key, **fields},
+    )
+    assert (reply.status, reply.body) == (200, None), reply.body
+    return Session(server, secret_id, secret_key)
+
+
+@pytest.fixture
+def new_user(server: SgtServer) -> Callable[..., Session]:
+    """Call it to get a fresh user of the shared server: tests never see each other's models."""
+
+    def make(prefix: str = "user", **fields: str) -> Session:
+        return register_user(server, prefix, **fields)
+
+    return make
+
+
+@pytest.fixture
+def alice(new_user: Callable[..., Session]) -> Session:
+    return new_user("alice")
+
+
+@pytest.fixture
+def bob(new_user: Callable[..., Session]) -> Session:
+    return new_user("bob")

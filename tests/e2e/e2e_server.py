@@ -1,0 +1,225 @@
+"""A real `sgt serve` process on a free loopback port, and the helpers that talk to it over HTTP.
+
+The server gets a clean environment (no SGT_* variable of the caller), a data directory of its
+own and small trainer timings. Readiness is a condition polled with a deadline, never a sleep.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import socket
+import subprocess
+import sys
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import httpx
+
+START_DEADLINE_SECONDS = 90.0
+STOP_DEADLINE_SECONDS = 30.0
+FAST_TIMINGS = {
+    "SGT_CHECKPOINT_SECONDS": "0.5",
+    "SGT_HEARTBEAT_SECONDS": "0.5",
+    "SGT_POLL_SECONDS": "0.2",
+    "SGT_LEASE_SECONDS": "10",
+    "SGT_TORCH_THREADS": "1",
+    "SGT_LOG_LEVEL": "info",
+}
+
+
+def free_port() -> int:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return int(probe.getsockname()[1])
+
+
+def clean_environment(**variables: str) -> dict[str, str]:
+    """This process's environment without any SGT_* / sgt_* variable, plus `variables`."""
+    env = {name: value for name, value in os.environ.items() if not name.lower().startswith("sgt")}
+    env.update(variables)
+    return env
+
+
+@dataclass
+class Reply:
+    status: int
+    body: Any
+    headers: httpx.Headers
+
+    @property
+    def request_id(self) -> str | None:
+        return self.headers.get("x-request-id")
+
+
+class SgtServer:
+    """`python -m sgt serve` on `data_dir`; `start()` returns once /healthz answers."""
+
+    def __init__(self, data_dir: Path, *, system_key: str, **extra_env: str) -> None:
+        self.data_dir = data_dir
+        self.system_key = system_key
+        self.extra_env = extra_env
+        self.log_path = data_dir.parent / f"{data_dir.name}-server.log"
+        self.process: subprocess.Popen[bytes] | None = None
+        self.port = 0
+        self.http = httpx.Client(timeout=60.0)
+
+    @property
+    def base_url(self) -> str:
+        return f"http://127.0.0.1:{self.port}"
+
+    def start(self) -> None:
+        self.port = free_port()
+        env = clean_environment(
+            SGT_DATA_DIR=str(self.data_dir),
+            SGT_SYSTEM_KEY=self.system_key,
+            **FAST_TIMINGS,
+            **self.extra_env,
+        )
+        with self.log_path.open("ab") as log:
+            self.process = subprocess.Popen(
+                [sys.executable, "-m", "sgt", "serve", "--port", str(self.port)],
+                env=env,
+                cwd=self.data_dir.parent,  # no ./sgt.env or ./.env of the repository
+                stdout=log,
+                stderr=subprocess.STDOUT,
+            )
+        self._wait_until_healthy()
+
+    def _wait_until_healthy(self) -> None:
+        deadline = time.monotonic() + START_DEADLINE_SECONDS
+        assert self.process is not None
+        while time.monotonic() < deadline:
+            if self.process.poll() is not None:
+                raise RuntimeError(f"sgt serve exited with {self.process.returncode}:\n{self.log}")
+            try:
+                if self.http.get(self.base_url + "/healthz", timeout=1.0).status_code == 200:
+                    return
+            except httpx.TransportError:
+                pass
+            time.sleep(0.1)  # polling interval, not synchronisation: the loop checks a condition
+        self.stop()
+        raise RuntimeError(f"sgt serve did not answer /healthz in time:\n{self.log}")
+
+    def stop(self) -> int | None:
+        """SIGTERM and wait; returns the exit status."""
+        if self.process is None:
+            return None
+        process, self.process = self.process, None
+        if process.poll() is None:
+            process.send_signal(signal.SIGTERM)
+            try:
+                process.wait(STOP_DEADLINE_SECONDS)
+            except subprocess.TimeoutExpired:
+                process.kill()
+                process.wait()
+                raise RuntimeError(f"sgt serve ignored SIGTERM:\n{self.log}") from None
+        return process.returncode
+
+    def close(self) -> None:
+        self.stop()
+        self.http.close()
+
+    @property
+    def log(self) -> str:
+        return self.log_path.read_text(errors="replace") if self.log_path.exists() else ""
+
+    def post(self, path: str, body: Any = None, *, content: bytes | None = None) -> Reply:
+        """POST `body` as JSON (or raw `content`) to /sgt + `path`."""
+        if content is None:
+            content = json.dumps(body).encode()  # Python's json: NaN and Infinity as bare tokens
+        response = self.http.post(
+            self.base_url + "/sgt" + path,
+            content=content,
+            headers={"Content-Type": "application/json"},
+        )
+        return Reply(response.status_code, _json_or_text(response), response.headers)
+
+    def get(self, path: str) -> httpx.Response:
+        return self.http.get(self.base_url + path)
+
+
+def _json_or_text(response: httpx.Response) -> Any:
+    try:
+        return response.json()
+    except ValueError:
+        return response.text
+
+
+class Session:
+    """One user's view of the server: adds its credentials to every body."""
+
+    def __init__(self, server: SgtServer, secret_id: str, secret_key: str) -> None:
+        self.server = server
+        self.secret_id = secret_id
+        self.secret_key = secret_key
+
+    @property
+    def credentials(self) -> dict[str, str]:
+        return {"secret_id": self.secret_id, "secret_key": self.secret_key}
+
+    def post(self, path: str, **fields: Any) -> Reply:
+        return self.server.post(path, {**self.credentials, **fields})
+
+    def ok(self, path: str, **fields: Any) -> Any:
+        """POST and require a 200; returns the body."""
+        reply = self.post(path, **fields)
+        assert reply.status == 200, (path, reply.status, reply.body)
+        return reply.body
+
+    def create(self, name: str, *, app_name: str = "app", **fields: Any) -> None:
+        body = {
+            "model_type": "std",
+            "in_size": 3,
+            "out_size": 2,
+            "client_data": None,
+            "is_public": False,
+            **fields,
+        }
+        self.ok("/public/create_sgt_model", name=name, app_name=app_name, **body)
+
+    def run(self, name: str, data: Any, *, app_name: str = "app") -> Any:
+        return self.ok("/public/run_sgt_model", name=name, app_name=app_name, data=data)
+
+    def upload(self, name: str, train_data: Any, *, app_name: str = "app") -> None:
+        self.ok(
+            "/public/upload_sgt_model_train_data",
+            name=name,
+            app_name=app_name,
+            train_data=train_data,
+        )
+
+    def status(self, name: str, *, app_name: str = "app") -> dict[str, Any]:
+        return self.ok("/public/get_sgt_model_train_status", name=name, app_name=app_name)
+
+    def my_models(self) -> list[dict[str, Any]]:
+        return self.ok("/public/read_my_sgt_model")
+
+    def wait_for_state(
+        self, name: str, state: str, *, app_name: str = "app", deadline_seconds: float = 120.0
+    ) -> dict[str, Any]:
+        """Poll the training status until `state`, failing after the deadline."""
+        deadline = time.monotonic() + deadline_seconds
+        status = self.status(name, app_name=app_name)
+        while status["state"] != state:
+            assert time.monotonic() < deadline, f"{name} still {status} after {deadline_seconds}s"
+            time.sleep(0.2)  # polling interval of a condition with a deadline
+            status = self.status(name, app_name=app_name)
+        return status
+
+
+def assert_error(reply: Reply, exception: str, *fragments: str) -> str:
+    """The contract's failure: 400, exactly {"exception", "message"}, a request id; returns the
+    message after checking it names every fragment (case-insensitive)."""
+    assert reply.status == 400, (reply.status, reply.body)
+    assert isinstance(reply.body, dict) and set(reply.body) == {"exception", "message"}, reply.body
+    assert reply.body["exception"] == exception, reply.body
+    assert isinstance(reply.body["message"], str) and reply.body["message"], reply.body
+    assert reply.request_id, "every answer carries X-Request-ID"
+    message = reply.body["message"]
+    for fragment in fragments:
+        assert fragment.lower() in message.lower(), (fragment, message)
+    return message

@@ -1,0 +1,54 @@
+"""Learning end to end through `sgt.client`: upload a few hundred samples of a smooth 3 -> 2
+function, wait (polling, with a deadline) for convergence, predict held-out inputs."""
+
+from __future__ import annotations
+
+import time
+
+import numpy as np
+import pytest
+from e2e_server import Session, SgtServer
+
+from factories import make_samples, r_squared
+from sgt.client import Client, FindModelException, RunWeightsNetException
+
+pytestmark = [pytest.mark.e2e, pytest.mark.slow]
+
+CONVERGENCE_DEADLINE_SECONDS = 120.0
+
+
+def test_a_smooth_function_is_learned(server: SgtServer, alice: Session) -> None:
+    client = Client(server.base_url, alice.secret_id, alice.secret_key, chunk_rows=128)
+    assert client.check_auth() is True
+    inputs, targets = make_samples(400, seed=2026)
+    train_x, train_y, test_x, test_y = inputs[:300], targets[:300], inputs[300:], targets[300:]
+    client.create_model("smooth", "learn", in_size=3, out_size=2)
+    before = np.array(client.run("smooth", "learn", test_x))
+
+    began = time.monotonic()
+    client.upload_train_data("smooth", "learn", inputs=train_x, labels=train_y)
+    status = client.train_status("smooth", "learn")
+    while status["state"] != "converged":
+        elapsed = time.monotonic() - began
+        assert elapsed < CONVERGENCE_DEADLINE_SECONDS, f"not converged: {status}"
+        time.sleep(0.25)  # polling interval of a condition with a deadline
+        status = client.train_status("smooth", "learn")
+    seconds = time.monotonic() - began
+
+    predictions = np.array(client.run("smooth", "learn", test_x))
+    score = r_squared(test_y, predictions)
+    print(
+        f"\ne2e learning: held-out R^2 = {score:.4f} after {seconds:.1f} s "
+        f"({status['steps']} steps, val_loss {status['val_loss']})"
+    )
+    assert score > 0.95
+    assert r_squared(test_y, before) < 0.5, "the untrained answer was not already right"
+    assert status["sample_count"] == 300
+    assert status["loss_history"], "the run reported its losses"
+    assert np.array(client.run("smooth", "learn", test_x)).tolist() == predictions.tolist()
+
+    with pytest.raises(RunWeightsNetException):
+        client.run("smooth", "learn", [[1.0, 2.0]])
+    client.delete_model("smooth", "learn")
+    with pytest.raises(FindModelException):
+        client.train_status("smooth", "learn")

@@ -1,0 +1,95 @@
+"""A server of its own, stopped and started again on the same data directory: users, models,
+samples and weights survive; deleted data and plain keys are nowhere in the files."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from pathlib import Path
+
+import numpy as np
+import pytest
+from e2e_server import Session, SgtServer, assert_error
+
+from conftest import register_user
+from factories import make_pairs
+
+pytestmark = pytest.mark.e2e
+
+PROBE = [[0.3, -0.2, 0.8], [-0.9, 0.1, 0.4]]
+SECRET_KEY_MARK = "plain-key-that-must-never-be-stored-7f3a"
+# A float32 value whose bytes are unlikely to appear in a database file by chance.
+DELETED_MARK = np.float32(4321.8765)
+
+
+@pytest.fixture(scope="module")
+def own_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[SgtServer]:
+    root: Path = tmp_path_factory.mktemp("restart")
+    running = SgtServer(root / "data", system_key="restart-key")
+    running.start()
+    yield running
+    running.close()
+
+
+def data_files(server: SgtServer) -> list[Path]:
+    return [path for path in server.data_dir.rglob("*") if path.is_file()]
+
+
+def test_everything_survives_a_restart(own_server: SgtServer) -> None:
+    alice = register_user(own_server, "alice")
+    reply = own_server.post(
+        "/private/update_auth_token",
+        {"key": "restart-key", "secret_id": "carol", "secret_key": SECRET_KEY_MARK},
+    )
+    assert reply.status == 200
+    alice.create("trained", is_public=True, client_data={"keep": [1, "two"]})
+    alice.create("untrained", app_name="other", in_size=2, out_size=1)
+    alice.upload("trained", make_pairs(30, seed=11))
+    alice.wait_for_state("trained", "converged", deadline_seconds=120)
+    alice.upload("untrained", [[[1.0, 2.0], [3.0]]] * 3, app_name="other")
+    alice.ok("/public/clear_sgt_model_train_data", name="untrained", app_name="other")
+    alice.upload("untrained", [[[1.0, 2.0], [3.0]]] * 2, app_name="other")
+    gone = register_user(own_server, "gone")
+    gone.create("deleted")
+    gone.upload("deleted", [[[float(DELETED_MARK)] * 3, [float(DELETED_MARK)] * 2]] * 50)
+    gone.ok("/public/delete_sgt_model", name="deleted", app_name="app")
+
+    models_before = alice.my_models()
+    public_before = alice.ok("/public/read_public_sgt_model")
+    predictions_before = alice.run("trained", PROBE)
+    trained_before = alice.status("trained")
+    assert own_server.stop() is not None
+
+    files = data_files(own_server)
+    assert files
+    for path in files:
+        content = path.read_bytes()
+        assert SECRET_KEY_MARK.encode() not in content, f"plain secret key in {path}"
+        assert DELETED_MARK.tobytes() * 2 not in content, f"deleted samples left in {path}"
+
+    own_server.start()
+    assert alice.ok("/public/check_auth_token") is True
+    carol = Session(own_server, "carol", SECRET_KEY_MARK)
+    assert carol.ok("/public/check_auth_token") is True
+    assert alice.my_models() == models_before
+    assert alice.ok("/public/read_public_sgt_model") == public_before
+    assert alice.run("trained", PROBE) == predictions_before
+    trained_after = alice.status("trained")
+    assert trained_after["state"] == "converged"
+    assert trained_after["sample_count"] == trained_before["sample_count"] == 30
+    assert trained_after["steps"] == trained_before["steps"]
+    assert alice.status("untrained", app_name="other")["sample_count"] == 2
+    assert_error(
+        gone.post("/public/get_sgt_model_train_status", name="deleted", app_name="app"),
+        "FindModelException",
+    )
+
+
+def test_a_restarted_server_keeps_training_where_it_stopped(own_server: SgtServer) -> None:
+    dave = register_user(own_server, "dave")
+    dave.create("resumed")
+    dave.upload("resumed", make_pairs(20, seed=5))
+    own_server.stop()
+    own_server.start()
+    status = dave.wait_for_state("resumed", "converged", deadline_seconds=120)
+    assert status["sample_count"] == 20
+    assert status["steps"] > 0
