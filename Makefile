@@ -3,6 +3,9 @@ PYTHON ?= python3.11
 VENV   ?= .venv
 BIN    := $(VENV)/bin
 TORCH_VERSION ?= 2.13.0
+# Old interpreters (Maya ships 3.7) that the stdlib-only client is also tested under, where present.
+CLIENT_TEST_PYTHONS ?= $(shell ls -d /root/.pyenv/versions/3.7*/bin/python /root/.pyenv/versions/3.8*/bin/python 2>/dev/null | paste -sd:)
+export CLIENT_TEST_PYTHONS
 
 .PHONY: install serve worker test test-fast lint check bench clean
 
