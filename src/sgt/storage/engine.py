@@ -1,8 +1,11 @@
 """Engines and transactions: SQLite pragmas, the PostgreSQL pool, and the unit of work.
 
-`Database.read()` and `Database.write()` are the only places a transaction opens and closes.
-On SQLite a write transaction starts with BEGIN IMMEDIATE, so two writers queue on the lock
-instead of failing half way; readers never wait for writers (WAL).
+`Database.read()`, `Database.snapshot()` and `Database.write()` are the only places a transaction
+opens and closes. On SQLite a write transaction starts with BEGIN IMMEDIATE, so two writers queue
+on the lock instead of failing half way; readers never wait for writers (WAL). On PostgreSQL
+transactions are READ COMMITTED (each statement sees what committed before it), except
+`snapshot()`, which reads several tables as of one moment (REPEATABLE READ); writers that must
+not race lock their rows (`FOR UPDATE`, see `sgt.storage.training`).
 """
 
 from __future__ import annotations
@@ -29,7 +32,8 @@ def make_engine(url: str) -> Engine:
     """An engine for `url`, tuned for its backend."""
     if url.startswith("sqlite"):
         return _make_sqlite_engine(url)
-    return create_engine(url, pool_pre_ping=True, pool_size=10, max_overflow=20)
+    # pre_ping: a server restart or an idle-connection reaper never fails the next request.
+    return create_engine(url, pool_pre_ping=True, pool_size=5, max_overflow=10, pool_recycle=1800)
 
 
 def _make_sqlite_engine(url: str) -> Engine:
@@ -68,10 +72,17 @@ class Database:
         self.url = url
         self.engine = make_engine(url)
         self.is_sqlite = self.engine.dialect.name == "sqlite"
+        self.is_postgres = self.engine.dialect.name == "postgresql"
         write_engine = (
             self.engine.execution_options(sqlite_immediate=True) if self.is_sqlite else self.engine
         )
+        snapshot_engine = (
+            self.engine.execution_options(isolation_level="REPEATABLE READ")
+            if self.is_postgres
+            else self.engine
+        )
         self._read_sessions = sessionmaker(self.engine, expire_on_commit=False)
+        self._snapshot_sessions = sessionmaker(snapshot_engine, expire_on_commit=False)
         self._write_sessions = sessionmaker(write_engine, expire_on_commit=False)
 
     @contextmanager
@@ -79,6 +90,13 @@ class Database:
         """A transaction for reads. It ends with a commit (nothing to write) rather than a
         rollback, because a rollback would expire the rows the caller goes on reading."""
         with self._transaction(self._read_sessions) as session:
+            yield session
+
+    @contextmanager
+    def snapshot(self) -> Iterator[Session]:
+        """A read transaction in which every statement sees the same committed state (SQLite
+        read transactions always do; PostgreSQL needs REPEATABLE READ for it)."""
+        with self._transaction(self._snapshot_sessions) as session:
             yield session
 
     @contextmanager
@@ -108,14 +126,7 @@ class Database:
 
     def now(self, session: Session) -> datetime:
         """The database clock, naive UTC: leases and timestamps never trust a machine's clock."""
-        if self.is_sqlite:
-            value = session.execute(
-                text("SELECT strftime('%Y-%m-%d %H:%M:%f', 'now')")
-            ).scalar_one()
-            return datetime.fromisoformat(value)
-        value = session.execute(text("SELECT now() AT TIME ZONE 'utc'")).scalar_one()
-        assert isinstance(value, datetime)
-        return value
+        return database_now(session)
 
     def reclaim_space(self) -> None:
         """Give freed pages back to the file system (SQLite); a no-op elsewhere."""
@@ -125,3 +136,18 @@ class Database:
 
     def dispose(self) -> None:
         self.engine.dispose()
+
+
+def database_now(session: Session) -> datetime:
+    """The database server's clock at this moment, as naive UTC.
+
+    On PostgreSQL this is `clock_timestamp()`, not `now()`: `now()` is frozen at the start of the
+    transaction, so a time read after taking a row lock could be earlier than the commit of the
+    transaction that released it, and lease history would show overlaps that never happened.
+    """
+    if session.get_bind().dialect.name == "sqlite":
+        value = session.execute(text("SELECT strftime('%Y-%m-%d %H:%M:%f', 'now')")).scalar_one()
+        return datetime.fromisoformat(value)
+    value = session.execute(text("SELECT clock_timestamp() AT TIME ZONE 'utc'")).scalar_one()
+    assert isinstance(value, datetime)
+    return value

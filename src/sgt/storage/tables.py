@@ -117,3 +117,5 @@ class LeaseLogRow(Base):
     worker: Mapped[str] = mapped_column(String(128))
     claimed_at: Mapped[datetime] = mapped_column(DateTime)
     released_at: Mapped[datetime | None] = mapped_column(DateTime, nullable=True)
+    # The lease's expiry as last renewed: where an unreleased claim (a killed trainer) ended.
+    expires_at: Mapped[datetime | None] = mapped_column(DateTime, nullable=True)

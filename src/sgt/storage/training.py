@@ -9,7 +9,15 @@ Contract:
   expiry is never written back.
 - A `training` row whose lease expired is claimable again, like a `queued` one.
 - Claims take the oldest waiting row first (`queued_at`), so no model waits behind an unbounded
-  queue of others.
+  queue of others. A queued row whose `queued_at` lies in the future (a run that failed, put back
+  with a back-off) is not claimable before then, so a broken model never spins a trainer.
+- Every transaction that makes a row claimable announces it (`announce_work`), so idle trainers
+  on PostgreSQL wake at once; an expired lease is found by the trainers' timed wait.
+
+Locking on PostgreSQL: a claim locks the training row and its model row with SKIP LOCKED in one
+statement, so it never waits; every later trainer write locks the model row (FOR KEY SHARE)
+before the training row, the order in which deleting a model takes them, so a delete and a
+trainer never deadlock. On SQLite BEGIN IMMEDIATE serialises writers and the locks are no-ops.
 """
 
 from __future__ import annotations
@@ -18,11 +26,13 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 
 import orjson
-from sqlalchemy import or_, select, update
+from sqlalchemy import ColumnElement, func, or_, select, update
 from sqlalchemy.orm import Session
 
 from sgt.domain.training import TrainingState, TrainingStatus, append_loss
 from sgt.storage.checkpoints import write_checkpoint
+from sgt.storage.engine import database_now
+from sgt.storage.notify import announce_work
 from sgt.storage.tables import LeaseLogRow, ModelRow, TrainingRow
 
 
@@ -77,6 +87,7 @@ def queue_after_upload(session: Session, *, model_id: int, added: int, now: date
         if row.state != TrainingState.QUEUED:
             row.queued_at = now
         row.state = TrainingState.QUEUED
+        announce_work(session)
     elif row.queued_at is None:
         row.queued_at = now
 
@@ -95,34 +106,48 @@ def clear_samples_state(
     row.updated_at = now
 
 
+def claimable(now: datetime) -> ColumnElement[bool]:
+    """Rows a trainer may claim at `now`: queued (and not backing off), or leased and expired."""
+    return or_(
+        (TrainingRow.state == TrainingState.QUEUED) & (TrainingRow.queued_at <= now),
+        (TrainingRow.state == TrainingState.TRAINING) & (TrainingRow.lease_expires_at < now),
+    )
+
+
 def claim_model_to_train(
     session: Session, *, worker: str, now: datetime, lease_seconds: float
 ) -> Claim | None:
-    """Take the longest-waiting model that is queued or whose trainer's lease expired."""
+    """Take the longest-waiting model that is queued or whose trainer's lease expired.
+
+    Expired leases sort first (their `queued_at` is NULL): their model has waited longest.
+    """
     waiting = (
         select(TrainingRow.model_id)
-        .where(
-            or_(
-                TrainingRow.state == TrainingState.QUEUED,
-                (TrainingRow.state == TrainingState.TRAINING)
-                & (TrainingRow.lease_expires_at < now),
-            )
-        )
+        .join(ModelRow, ModelRow.id == TrainingRow.model_id)
+        .where(claimable(now))
         .order_by(TrainingRow.queued_at.nulls_first(), TrainingRow.model_id)
         .limit(1)
-        .with_for_update(skip_locked=True)
+        # NO KEY UPDATE excludes other claimers and a delete, but not uploads' FK checks.
+        .with_for_update(of=[TrainingRow, ModelRow], skip_locked=True, key_share=True)
     )
     model_id = session.execute(waiting).scalar_one_or_none()
     if model_id is None:
         return None
+    # Read the clock after the lock: a release committed by the previous holder happened before.
+    claimed_at = database_now(session)
     row = session.get_one(TrainingRow, model_id)
     model = session.get_one(ModelRow, model_id)
     row.state = TrainingState.TRAINING
     row.lease_owner = worker
-    row.lease_expires_at = now + timedelta(seconds=lease_seconds)
+    row.lease_expires_at = claimed_at + timedelta(seconds=lease_seconds)
     row.queued_at = None
-    row.updated_at = now
-    log_row = LeaseLogRow(model_id=model_id, worker=worker, claimed_at=now)
+    row.updated_at = claimed_at
+    log_row = LeaseLogRow(
+        model_id=model_id,
+        worker=worker,
+        claimed_at=claimed_at,
+        expires_at=row.lease_expires_at,
+    )
     session.add(log_row)
     session.flush()
     return Claim(
@@ -135,6 +160,24 @@ def claim_model_to_train(
         steps=row.steps,
         lease_log_id=log_row.id,
     )
+
+
+def seconds_until_claimable(session: Session, *, now: datetime) -> float | None:
+    """How long until some row becomes claimable without anyone announcing it (a lease expires,
+    a back-off ends): 0 when one is claimable now, None when nothing is queued or leased."""
+    moments = session.execute(
+        select(
+            func.min(TrainingRow.queued_at).filter(TrainingRow.state == TrainingState.QUEUED),
+            func.min(TrainingRow.lease_expires_at).filter(
+                TrainingRow.state == TrainingState.TRAINING
+            ),
+        )
+    ).one()
+    pending = [moment for moment in moments if moment is not None]
+    if not pending:
+        return None
+    earliest: datetime = min(pending)
+    return max(0.0, (earliest - now).total_seconds())
 
 
 def renew_lease(
@@ -152,6 +195,11 @@ def renew_lease(
     if row is None:
         return None
     row.lease_expires_at = now + timedelta(seconds=lease_seconds)
+    session.execute(
+        update(LeaseLogRow)
+        .where(LeaseLogRow.id == claim.lease_log_id)
+        .values(expires_at=row.lease_expires_at)
+    )
     if progress is not None:
         _record_progress(row, progress, now)
     return row.data_version
@@ -204,18 +252,32 @@ def finish_run(
         row.state = TrainingState.CONVERGED
         row.queued_at = None
     else:
+        # New data arrived during the run: queued since it arrived, behind older waiters.
         row.state = TrainingState.QUEUED
         row.queued_at = row.queued_at or now
+        announce_work(session)
     _drop_lease(session, row, claim, now)
     return True
 
 
-def release_model(session: Session, *, claim: Claim, worker: str, now: datetime) -> None:
-    """Give a held model back to the queue (a trainer shutting down)."""
+def release_model(
+    session: Session,
+    *,
+    claim: Claim,
+    worker: str,
+    now: datetime,
+    retry_after_seconds: float = 0.0,
+) -> None:
+    """Give a held model back to the queue: a trainer shutting down (retry at once), or a run
+    that failed (retry after `retry_after_seconds`, so a broken model never spins a trainer)."""
     row = _held_row(session, claim=claim, worker=worker)
     if row is not None:
         row.state = TrainingState.QUEUED
-        row.queued_at = row.queued_at or now
+        if retry_after_seconds > 0:
+            row.queued_at = now + timedelta(seconds=retry_after_seconds)
+        else:
+            row.queued_at = row.queued_at or now
+            announce_work(session)
         _drop_lease(session, row, claim, now)
 
 
@@ -233,11 +295,6 @@ def read_status(session: Session, model_id: int) -> TrainingStatus:
     )
 
 
-def lease_history(session: Session) -> list[LeaseLogRow]:
-    """Every claim ever made, oldest first (for audits and tests)."""
-    return list(session.execute(select(LeaseLogRow).order_by(LeaseLogRow.id)).scalars())
-
-
 def _locked_row(session: Session, model_id: int) -> TrainingRow:
     return session.execute(
         select(TrainingRow).where(TrainingRow.model_id == model_id).with_for_update()
@@ -245,6 +302,15 @@ def _locked_row(session: Session, model_id: int) -> TrainingRow:
 
 
 def _held_row(session: Session, *, claim: Claim, worker: str) -> TrainingRow | None:
+    # The model row first, as a delete takes it: a delete in progress makes us wait, then we
+    # find no row and the lease is lost.
+    model_id = session.execute(
+        select(ModelRow.id)
+        .where(ModelRow.id == claim.model_id)
+        .with_for_update(read=True, key_share=True)
+    ).scalar_one_or_none()
+    if model_id is None:
+        return None
     return session.execute(
         select(TrainingRow)
         .where(

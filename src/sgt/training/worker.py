@@ -3,6 +3,10 @@
 Several workers (threads, processes, machines) share one database; they meet the API only at the
 training rows (`sgt.storage.training`). A worker renews its lease on a timer and stops a run as
 soon as a renewal finds the lease gone (the model was deleted, or taken over after expiry).
+
+An idle worker sleeps until work may be waiting: a NOTIFY from an upload (PostgreSQL), the moment
+the next lease expires or back-off ends, or at the latest `idle_seconds` (a bounded poll, the only
+wake-up on SQLite). It runs no query and uses no CPU in between.
 """
 
 from __future__ import annotations
@@ -30,10 +34,14 @@ from sgt.storage import checkpoints as checkpoint_store
 from sgt.storage import samples as sample_store
 from sgt.storage import training as queue
 from sgt.storage.engine import Database
+from sgt.storage.notify import WorkSignal
 from sgt.storage.tables import TrainingRow
 from sgt.training.trainer import Heartbeat, Outcome, RunResult, drive_run
 
 log = logging.getLogger("sgt.worker")
+
+# A run that raised is retried after this long (or the lease time, if longer), not at once.
+FAILED_RUN_RETRY_SECONDS = 60.0
 
 
 @dataclass(frozen=True)
@@ -43,6 +51,12 @@ class WorkerTimings:
     checkpoint_seconds: float
     poll_seconds: float
     max_train_seconds: float
+
+    @property
+    def idle_seconds(self) -> float:
+        """Longest sleep of an idle worker: `poll_seconds` on SQLite. On PostgreSQL NOTIFY and
+        lease expiries wake it; this bound only guards against a lost notification."""
+        return max(self.poll_seconds, self.lease_seconds)
 
     @classmethod
     def from_settings(cls, settings: Settings) -> WorkerTimings:
@@ -66,17 +80,37 @@ class Worker:
         self.device = device
         self.name = name or f"{socket.gethostname()}:{os.getpid()}:{uuid.uuid4().hex[:8]}"
         self._stopping = threading.Event()
+        self._work = WorkSignal(db.url)
 
     def stop(self) -> None:
-        """Ask the loop to end; a model in training is checkpointed and released."""
+        """Ask the loop to end; a model in training is checkpointed and released. Safe to call
+        from a signal handler or another thread."""
         self._stopping.set()
+        self._work.wake()
 
     def run_forever(self) -> None:
-        log.info("trainer %s started (device %s)", self.name, self.device)
-        while not self._stopping.is_set():
-            if not self.train_next():
-                self._stopping.wait(self.timings.poll_seconds)
+        is_listening = self._work.listen()
+        log.info(
+            "trainer %s started (device %s, %s)",
+            self.name,
+            self.device,
+            "LISTEN/NOTIFY" if is_listening else f"polling every {self.timings.poll_seconds} s",
+        )
+        try:
+            while not self._stopping.is_set():
+                if not self.train_next() and not self._stopping.is_set():
+                    self._work.wait(self._idle_wait_seconds())
+        finally:
+            self._work.close()
         log.info("trainer %s stopped", self.name)
+
+    def _idle_wait_seconds(self) -> float:
+        """Until the next lease expiry or back-off end, within the polling bound."""
+        bound = self.timings.poll_seconds if self.db.is_sqlite else self.timings.idle_seconds
+        with self.db.read() as session:
+            until = queue.seconds_until_claimable(session, now=self.db.now(session))
+        # A hair past the expiry, so the claim's `expires < now` holds when we look.
+        return bound if until is None else min(bound, until + 0.01)
 
     def train_next(self) -> bool:
         """Claim and train one model; False when nothing was waiting."""
@@ -93,8 +127,9 @@ class Worker:
         try:
             self._train(claim)
         except Exception:
-            log.exception("training model %s failed; it goes back to the queue", claim.model_id)
-            self._release(claim)
+            retry = max(FAILED_RUN_RETRY_SECONDS, self.timings.lease_seconds)
+            log.exception("training model %s failed; retrying it in %.0f s", claim.model_id, retry)
+            self._release(claim, retry_after_seconds=retry)
         return True
 
     def _train(self, claim: queue.Claim) -> None:
@@ -137,7 +172,8 @@ class Worker:
         if result.outcome is Outcome.STOPPED:
             self._release(claim)
             return
-        self._finish(claim, hooks.data_version, result.progress and hooks.totals(result.progress))
+        totals = None if result.progress is None else hooks.totals(result.progress)
+        self._finish(claim, hooks.data_version, totals)
         log.info(
             "model %s: %s after %s steps",
             claim.model_id,
@@ -148,7 +184,7 @@ class Worker:
     def _load(
         self, claim: queue.Claim
     ) -> tuple[ModelType, np.ndarray, np.ndarray, Predictor | None, int] | None:
-        with self.db.read() as session:
+        with self.db.snapshot() as session:
             row = session.get(TrainingRow, claim.model_id)
             if row is None:
                 return None
@@ -180,9 +216,15 @@ class Worker:
                 progress=progress,
             )
 
-    def _release(self, claim: queue.Claim) -> None:
+    def _release(self, claim: queue.Claim, *, retry_after_seconds: float = 0.0) -> None:
         with self.db.write() as session:
-            queue.release_model(session, claim=claim, worker=self.name, now=self.db.now(session))
+            queue.release_model(
+                session,
+                claim=claim,
+                worker=self.name,
+                now=self.db.now(session),
+                retry_after_seconds=retry_after_seconds,
+            )
 
     @property
     def is_stopping(self) -> bool:
