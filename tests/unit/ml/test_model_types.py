@@ -9,7 +9,7 @@ import pytest
 
 from sgt.ml.base import ModelShape, Predictor, TrainingRun, get_model_type, model_type_names
 
-TYPE_NAMES = ["std", "mlp"]
+TYPE_NAMES = ["std", "gp", "mlp", "linear"]
 
 
 def smooth_data(rows: int, seed: int) -> tuple[np.ndarray, np.ndarray]:
@@ -92,7 +92,7 @@ def test_garbage_checkpoint_is_refused(name: str) -> None:
         get_model_type(name).load(b"not a checkpoint", device="cpu")
 
 
-@pytest.mark.parametrize("name", TYPE_NAMES)
+@pytest.mark.parametrize("name", ["std", "gp", "mlp"])
 def test_learns_a_smooth_function(name: str) -> None:
     inputs, targets = smooth_data(300, seed=6)
     run = get_model_type(name).start_training(
@@ -103,6 +103,19 @@ def test_learns_a_smooth_function(name: str) -> None:
     errors = predictor.predict(test_inputs) - test_targets
     relative_rmse = np.sqrt((errors**2).mean(axis=0)) / test_targets.std(axis=0)
     assert np.all(relative_rmse < 0.15), relative_rmse
+
+
+def test_linear_learns_a_noisy_plane() -> None:
+    rng = np.random.default_rng(18)
+    inputs = rng.normal(size=(200, 4)).astype(np.float32)
+    targets = (inputs @ np.array([[1.0], [-2.0], [0.0], [0.5]]) + 3.0).astype(np.float32)
+    noisy = targets + rng.normal(scale=0.1, size=targets.shape).astype(np.float32)
+    predictor = train_to_convergence(
+        get_model_type("linear").start_training(
+            ModelShape(4, 1), inputs, noisy, start=None, seed=0, device="cpu"
+        )
+    )
+    assert np.abs(predictor.predict(inputs) - targets).max() < 0.1
 
 
 @pytest.mark.parametrize("name", TYPE_NAMES)
@@ -121,8 +134,8 @@ def test_same_seed_gives_same_weights(name: str) -> None:
     assert checkpoints[0][1] == checkpoints[1][1]
 
 
-@pytest.mark.parametrize("name", TYPE_NAMES)
-def test_resume_starts_from_the_given_weights(name: str) -> None:
+def first_and_resumed(name: str, first_steps: int) -> tuple[Predictor, TrainingRun, TrainingRun]:
+    """A predictor trained on 200 rows, a run resuming from it on 240, and a fresh run on 240."""
     model_type = get_model_type(name)
     shape = ModelShape(3, 2)
     inputs, targets = smooth_data(240, seed=12)
@@ -130,20 +143,42 @@ def test_resume_starts_from_the_given_weights(name: str) -> None:
         model_type.start_training(
             shape, inputs[:200], targets[:200], start=None, seed=13, device="cpu"
         ),
-        max_steps=60,
+        max_steps=first_steps,
     )
     resumed = model_type.start_training(shape, inputs, targets, start=first, seed=14, device="cpu")
-    # Before its first step a resumed run answers like its start (the statistics of the new data
-    # differ, the function of the raw inputs does not).
+    fresh = model_type.start_training(shape, inputs, targets, start=None, seed=14, device="cpu")
+    return first, resumed, fresh
+
+
+@pytest.mark.parametrize("name", TYPE_NAMES)
+def test_resumed_run_answers_like_its_start_before_stepping(name: str) -> None:
+    first, resumed, _ = first_and_resumed(name, first_steps=30)
+    # The statistics of the new data differ; the function of the raw inputs must not.
     probe = smooth_data(20, seed=15)[0]
     np.testing.assert_allclose(
         resumed.best().predict(probe), first.predict(probe), rtol=1e-4, atol=1e-3
     )
-    fresh = model_type.start_training(shape, inputs, targets, start=None, seed=14, device="cpu")
-    resumed_loss = resumed.step().val_loss
-    fresh_loss = fresh.step().val_loss
+
+
+def test_resumed_mlp_continues_from_its_weights() -> None:
+    _, resumed, fresh = first_and_resumed("mlp", first_steps=60)
+    resumed_loss, fresh_loss = resumed.step().val_loss, fresh.step().val_loss
     assert resumed_loss is not None and fresh_loss is not None
     assert resumed_loss < 0.5 * fresh_loss
+
+
+@pytest.mark.parametrize("name", ["gp", "std"])
+def test_resumed_run_converges_sooner(name: str) -> None:
+    _, resumed, fresh = first_and_resumed(name, first_steps=5000)
+    steps = []
+    for run in (resumed, fresh):
+        for count in range(1, 5000):
+            progress = run.step()
+            if progress.is_converged:
+                steps.append(count)
+                break
+        assert progress.val_loss is not None
+    assert steps[0] < steps[1]
 
 
 @pytest.mark.parametrize("name", TYPE_NAMES)

@@ -1,5 +1,5 @@
 """The built-in model types; importing this package registers each of them with `sgt.ml.base`."""
 
-from sgt.ml.types import mlp, std
+from sgt.ml.types import gp, linear, mlp, std
 
-__all__ = ["mlp", "std"]
+__all__ = ["gp", "linear", "mlp", "std"]

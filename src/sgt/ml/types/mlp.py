@@ -45,6 +45,8 @@ class MlpConfig:
 class MlpPredictor(Predictor):
     """Ensemble weights plus the standardisers they were trained with; predicts the member mean."""
 
+    kind = KIND
+
     def __init__(
         self,
         *,
@@ -145,6 +147,7 @@ class MlpRun(TrainingRun):
             torch.as_tensor(targets, dtype=torch.float32, device=device)
         )
         train_rows, val_rows = split_holdout(len(inputs), seed=seed)
+        self._val_rows = val_rows
         self._x_train, self._y_train = x_all[train_rows], y_all[train_rows]
         # Without a validation split the training rows themselves choose the best weights.
         self.has_validation = len(val_rows) > 0
@@ -230,6 +233,15 @@ class MlpRun(TrainingRun):
             self._optimizer.step()
             total += float(loss.detach()) / members
         return total / self.config.updates_per_step
+
+    def validation_residuals(self) -> tuple[np.ndarray, np.ndarray] | None:
+        """(row indices, residuals on standardised targets) of the best weights on the held-out
+        rows; None without a validation split."""
+        if not self.has_validation:
+            return None
+        with torch.no_grad():
+            residuals = self._best_net(self._x_val).mean(dim=0) - self._y_val
+        return self._val_rows, residuals.cpu().double().numpy()
 
     def best(self) -> MlpPredictor:
         if self._best_predictor is None:
@@ -319,15 +331,14 @@ class MlpModelType(ModelType):
         )
 
 
-MLP = register_model_type(
-    MlpModelType(
-        name="mlp",
-        description=(
-            "A single standardised MLP (3 hidden layers of 128 SiLU units) trained with AdamW, a "
-            "20% validation split, best-validation weights and early stopping. Pick it when you "
-            "have thousands of rows or more, want the smallest fast-to-serve network, and accept "
-            "some variance between trainings; otherwise `std` is usually as good or better."
-        ),
-        config=MlpConfig(),
-    )
+MLP = MlpModelType(
+    name="mlp",
+    description=(
+        "A single standardised MLP (3 hidden layers of 128 SiLU units) trained with AdamW, a "
+        "20% validation split, best-validation weights and early stopping. Pick it when you "
+        "have thousands of rows or more and want a small network that is fast to serve, and "
+        "accept some variance between trainings; otherwise `std` is as good or better."
+    ),
+    config=MlpConfig(),
 )
+register_model_type(MLP)

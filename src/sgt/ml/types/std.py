@@ -1,21 +1,250 @@
-"""The `std` model type: the robust default, chosen automatically by the data.
+"""The `std` model type: the robust default, which picks its model family from the data.
 
-First version: a standardised MLP ensemble. Imports the other model types of this package.
+Candidates are trained one after another on the same standardised data: an exact GP (when the
+rows fit its budget), ridge regression and an MLP ensemble. The GP (else the ensemble) is the
+default; another candidate replaces it only where its validation error is lower by more than one
+standard error of the paired per-row difference, so that tiny data does not pick by noise.
+Imports the other model types of this package.
 """
 
 from __future__ import annotations
 
-from sgt.ml.base import register_model_type
-from sgt.ml.types.mlp import MlpConfig, MlpModelType
+import math
+from typing import Protocol
 
-STD = register_model_type(
-    MlpModelType(
-        name="std",
-        description=(
-            "The default: inputs and targets standardised from the training data, a validation "
-            "split, weight decay, best weights kept and early stopping. Pick it unless you know "
-            "better."
-        ),
-        config=MlpConfig(members=4),
-    )
+import numpy as np
+
+from sgt.ml.base import (
+    ModelShape,
+    ModelType,
+    Predictor,
+    TrainingProgress,
+    TrainingRun,
+    register_model_type,
 )
+from sgt.ml.types import gp, linear, mlp
+from sgt.ml.types.checkpoints import CheckpointUnreadable, unpack_checkpoint
+from sgt.ml.types.fitting import MIN_ROWS_FOR_VALIDATION
+
+ENSEMBLE = mlp.MlpConfig(members=4)
+
+
+class CandidateRun(Protocol):
+    def step(self) -> TrainingProgress: ...
+
+    def best(self) -> Predictor: ...
+
+    def validation_residuals(self) -> tuple[np.ndarray, np.ndarray] | None: ...
+
+
+class Candidate:
+    """One model family's run inside a `std` run, and its latest validation residuals."""
+
+    def __init__(self, kind: str) -> None:
+        self.kind = kind
+        self.run: CandidateRun | None = None
+        self.residuals: tuple[np.ndarray, np.ndarray] | None = None
+
+
+def candidate_kinds(rows: int, start: Predictor | None) -> list[str]:
+    """Which families to train, in order: the start's family first so resuming is quick."""
+    kinds = []
+    if rows <= gp.GP.config.max_rows:
+        kinds.append(gp.KIND)
+    kinds.append(linear.KIND)
+    if rows >= MIN_ROWS_FOR_VALIDATION:
+        kinds.append(mlp.KIND)
+    start_kind = getattr(start, "kind", None)
+    if start_kind in kinds:
+        kinds.remove(start_kind)
+        kinds.insert(0, start_kind)
+    return kinds
+
+
+def squared_errors(residuals: np.ndarray) -> np.ndarray:
+    return np.asarray((residuals**2).mean(axis=1), dtype=np.float64)
+
+
+def beats(
+    challenger: tuple[np.ndarray, np.ndarray], default: tuple[np.ndarray, np.ndarray]
+) -> float:
+    """How much lower the challenger's MSE is on the rows both were validated on, after
+    subtracting one standard error of the paired difference; positive means it wins."""
+    common, challenger_at, default_at = np.intersect1d(
+        challenger[0], default[0], return_indices=True
+    )
+    if len(common) < 2:
+        return -math.inf
+    difference = squared_errors(default[1][default_at]) - squared_errors(
+        challenger[1][challenger_at]
+    )
+    standard_error = float(difference.std(ddof=1)) / math.sqrt(len(difference))
+    return float(difference.mean()) - standard_error
+
+
+class StdRun(TrainingRun):
+    """Trains each candidate to convergence in turn; `best` is the current winner's best."""
+
+    def __init__(
+        self,
+        *,
+        shape: ModelShape,
+        inputs: np.ndarray,
+        targets: np.ndarray,
+        start: Predictor | None,
+        seed: int,
+        device: str,
+    ) -> None:
+        self.shape = shape
+        self._inputs, self._targets = inputs, targets
+        self._seed, self._device = seed, device
+        self._start = start
+        kinds = candidate_kinds(len(inputs), start)
+        self._candidates = [Candidate(kind) for kind in kinds]
+        self._default_kind = candidate_kinds(len(inputs), None)[0]
+        self._current = 0
+        self._winner: Candidate | None = None
+        self._best: Predictor | None = start
+        self._val_loss: float | None = None
+        self._steps = 0
+        self._train_loss = math.nan
+
+    def _make_run(self, kind: str) -> CandidateRun:
+        warm = self._start if getattr(self._start, "kind", None) == kind else None
+        shape, inputs, targets, device = self.shape, self._inputs, self._targets, self._device
+        if kind == gp.KIND:
+            config = gp.GP.config
+            return gp.GpRun(
+                shape=shape,
+                inputs=inputs,
+                targets=targets,
+                start=warm,
+                seed=self._seed,
+                device=device,
+                config=config,
+            )
+        if kind == mlp.KIND:
+            return mlp.MlpRun(
+                shape=shape,
+                inputs=inputs,
+                targets=targets,
+                start=warm,
+                seed=self._seed,
+                device=device,
+                config=ENSEMBLE,
+            )
+        return linear.LinearRun(
+            shape=shape, inputs=inputs, targets=targets, start=warm, device=device
+        )
+
+    def step(self) -> TrainingProgress:
+        has_improved = False
+        if self._current < len(self._candidates):
+            candidate = self._candidates[self._current]
+            if candidate.run is None:
+                candidate.run = self._make_run(candidate.kind)
+            progress = candidate.run.step()
+            self._steps += 1
+            self._train_loss = progress.train_loss
+            if progress.has_improved or progress.is_converged:
+                candidate.residuals = candidate.run.validation_residuals()
+                has_improved = self._choose_winner(improved=candidate)
+            if progress.is_converged:
+                self._current += 1
+        return TrainingProgress(
+            steps=self._steps,
+            train_loss=self._train_loss,
+            val_loss=self._val_loss,
+            has_improved=has_improved,
+            is_converged=self._current >= len(self._candidates),
+        )
+
+    def _choose_winner(self, *, improved: Candidate) -> bool:
+        scored = [candidate for candidate in self._candidates if candidate.residuals is not None]
+        if not scored:
+            return False
+        defaults = [candidate for candidate in scored if candidate.kind == self._default_kind]
+        winner = defaults[0] if defaults else scored[0]
+        for challenger in scored:
+            if challenger is not winner and _margin(challenger, winner) > 0.0:
+                winner = challenger
+        if winner is self._winner and winner is not improved:
+            return False
+        self._winner = winner
+        assert winner.run is not None and winner.residuals is not None
+        self._best = winner.run.best()
+        self._val_loss = float(np.mean(winner.residuals[1] ** 2))
+        return True
+
+    @property
+    def chosen_kind(self) -> str | None:
+        """The family whose weights `best` returns, once one has been validated."""
+        return self._winner.kind if self._winner else None
+
+    def best(self) -> Predictor:
+        if self._best is None:
+            self._best = STD.initial(self.shape, seed=self._seed)
+        return self._best
+
+
+def _margin(challenger: Candidate, default: Candidate) -> float:
+    assert challenger.residuals is not None and default.residuals is not None
+    return beats(challenger.residuals, default.residuals)
+
+
+def load_predictor(data: bytes, *, device: str) -> Predictor:
+    """Read any checkpoint `std` may have written (a GP, ridge or MLP ensemble)."""
+    envelope = unpack_checkpoint(data, device=device)
+    if envelope.kind == gp.KIND:
+        return gp.load_gp_payload(envelope.shape, envelope.payload, device=device)
+    if envelope.kind == mlp.KIND:
+        return mlp.load_mlp_payload(envelope.shape, envelope.payload, device=device)
+    if envelope.kind == linear.KIND:
+        return linear.load_linear_payload(envelope.shape, envelope.payload, device=device)
+    raise CheckpointUnreadable(f"checkpoint holds an unknown model kind '{envelope.kind}'")
+
+
+class StdModelType(ModelType):
+    name = "std"
+    description = (
+        "The default, and the right choice unless you know better. Inputs and targets are "
+        "standardised from the training data; an exact Gaussian process (up to 3000 rows), "
+        "ridge regression and an ensemble of 4 MLPs (AdamW, weight decay, best-validation "
+        "weights, early stopping) are each trained, and the GP (the ensemble for more rows) "
+        "is kept unless another is clearly better on validation rows. Strong from a dozen rows "
+        "to many thousands; more samples resume from the current weights."
+    )
+
+    def parameter_count(self, shape: ModelShape) -> int:
+        return max(
+            gp.GP.parameter_count(shape),
+            linear.LINEAR.parameter_count(shape),
+            _ENSEMBLE_TYPE.parameter_count(shape),
+        )
+
+    def initial(self, shape: ModelShape, *, seed: int) -> Predictor:
+        return _ENSEMBLE_TYPE.initial(shape, seed=seed)
+
+    def load(self, data: bytes, *, device: str) -> Predictor:
+        return load_predictor(data, device=device)
+
+    def start_training(
+        self,
+        shape: ModelShape,
+        inputs: np.ndarray,
+        targets: np.ndarray,
+        *,
+        start: Predictor | None,
+        seed: int,
+        device: str,
+    ) -> StdRun:
+        return StdRun(
+            shape=shape, inputs=inputs, targets=targets, start=start, seed=seed, device=device
+        )
+
+
+_ENSEMBLE_TYPE = mlp.MlpModelType(
+    name="std-ensemble", description="std's MLP ensemble", config=ENSEMBLE
+)
+STD = StdModelType()
+register_model_type(STD)

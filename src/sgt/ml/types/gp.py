@@ -1,0 +1,381 @@
+"""The `gp` model type: exact Gaussian-process regression with an RBF-ARD kernel and learnt noise.
+
+Hyper-parameters maximise the marginal likelihood (L-BFGS from a few starting points); the
+checkpoint stores the conditioning rows and their weights. Also the GP candidate of `std`.
+Imports torch, numpy and the shared pieces of this package.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+
+import numpy as np
+import torch
+
+from sgt.ml.base import (
+    ModelShape,
+    ModelType,
+    Predictor,
+    TrainingProgress,
+    TrainingRun,
+    register_model_type,
+)
+from sgt.ml.types.checkpoints import CheckpointUnreadable, pack_checkpoint, unpack_checkpoint
+from sgt.ml.types.kernels import (
+    JITTER,
+    factorise,
+    leave_one_out_residuals,
+    negative_log_likelihood,
+    rbf,
+)
+from sgt.ml.types.standardiser import Standardiser
+
+KIND = "gp"
+_F64 = torch.float64
+# Rows per prediction chunk times conditioning rows stays under this many kernel entries.
+_KERNEL_CHUNK_ENTRIES = 4_000_000
+
+
+@dataclass(frozen=True)
+class GpConfig:
+    max_rows: int = 3000  # rows the GP conditions on (a deterministic subset beyond)
+    max_fit_rows: int = 1000  # rows whose likelihood chooses the hyper-parameters
+    max_iterations: int = 150  # L-BFGS iterations per starting point
+    work_per_step: float = 3e8  # rough flops one step may spend
+
+
+@dataclass(frozen=True)
+class Hyper:
+    """Log length scales (one per input), log signal variance, log noise variance."""
+
+    log_lengths: torch.Tensor
+    log_signal: torch.Tensor
+    log_noise: torch.Tensor
+
+    @classmethod
+    def from_vector(cls, vector: torch.Tensor) -> Hyper:
+        return cls(vector[:-2], vector[-2], vector[-1])
+
+    def vector(self) -> torch.Tensor:
+        return torch.cat([self.log_lengths, self.log_signal.view(1), self.log_noise.view(1)])
+
+
+class GpPredictor(Predictor):
+    """Posterior mean of a GP: k(x, rows) @ weights, in standardised units then mapped back."""
+
+    kind = KIND
+
+    def __init__(
+        self,
+        *,
+        shape: ModelShape,
+        hyper: Hyper,
+        rows: torch.Tensor,
+        weights: torch.Tensor,
+        inputs_scaler: Standardiser,
+        targets_scaler: Standardiser,
+    ) -> None:
+        self.shape = shape
+        self.hyper = hyper
+        self.rows = rows  # standardised conditioning inputs, float64
+        self.weights = weights  # (rows, out) float64
+        self.inputs_scaler = inputs_scaler
+        self.targets_scaler = targets_scaler
+        self.device = str(rows.device)
+        lengths = torch.exp(hyper.log_lengths)
+        scale = inputs_scaler.scale.to(_F64) * lengths
+        # Raw inputs map straight to length-scaled ones: x * gain + offset.
+        self._gain = 1.0 / scale
+        self._offset = -inputs_scaler.mean.to(_F64) / scale
+        self._rows_scaled = rows / lengths
+        self._signal = torch.exp(hyper.log_signal)
+        self._out_scale = targets_scaler.scale.to(_F64)
+        self._out_mean = targets_scaler.mean.to(_F64)
+
+    def predict(self, inputs: np.ndarray) -> np.ndarray:
+        raw = np.ascontiguousarray(inputs, dtype=np.float32)
+        outputs = np.empty((raw.shape[0], self.shape.out_size), dtype=np.float32)
+        chunk = max(1, _KERNEL_CHUNK_ENTRIES // max(1, self._rows_scaled.shape[0]))
+        with torch.inference_mode():
+            for begin in range(0, raw.shape[0], chunk):
+                batch = torch.from_numpy(raw[begin : begin + chunk]).to(self.device, _F64)
+                kernel = rbf(batch * self._gain + self._offset, self._rows_scaled, self._signal)
+                values = torch.matmul(kernel, self.weights) * self._out_scale + self._out_mean
+                outputs[begin : begin + chunk] = values.to(torch.float32).cpu().numpy()
+        return outputs
+
+    def to_bytes(self) -> bytes:
+        payload = {
+            "hyper": self.hyper.vector().detach().cpu(),
+            "rows": self.rows.detach().cpu(),
+            "weights": self.weights.detach().cpu(),
+            "inputs_scaler": self.inputs_scaler.to_state(),
+            "targets_scaler": self.targets_scaler.to_state(),
+        }
+        return pack_checkpoint(kind=KIND, shape=self.shape, payload=payload)
+
+
+def load_gp_payload(shape: ModelShape, payload: dict[str, object], *, device: str) -> GpPredictor:
+    """Rebuild a `GpPredictor` from a checkpoint payload."""
+
+    def tensor(key: str) -> torch.Tensor:
+        value = payload[key]
+        assert isinstance(value, torch.Tensor)
+        return value.to(device=device, dtype=_F64)
+
+    return GpPredictor(
+        shape=shape,
+        hyper=Hyper.from_vector(tensor("hyper")),
+        rows=tensor("rows"),
+        weights=tensor("weights"),
+        inputs_scaler=Standardiser.from_state(payload["inputs_scaler"], device=device),  # type: ignore[arg-type]
+        targets_scaler=Standardiser.from_state(payload["targets_scaler"], device=device),  # type: ignore[arg-type]
+    )
+
+
+def condition(
+    shape: ModelShape,
+    hyper: Hyper,
+    rows: torch.Tensor,
+    targets: torch.Tensor,
+    inputs_scaler: Standardiser,
+    targets_scaler: Standardiser,
+) -> tuple[GpPredictor, np.ndarray]:
+    """The posterior given standardised rows and targets, and its leave-one-out residuals."""
+    with torch.no_grad():
+        factor = factorise(rows / torch.exp(hyper.log_lengths), *_variances(hyper))
+        weights = torch.cholesky_solve(targets, factor)
+        residuals = leave_one_out_residuals(factor, targets)
+    frozen = Hyper(
+        *(
+            tensor.detach().clone()
+            for tensor in (hyper.log_lengths, hyper.log_signal, hyper.log_noise)
+        )
+    )
+    predictor = GpPredictor(
+        shape=shape,
+        hyper=frozen,
+        rows=rows,
+        weights=weights,
+        inputs_scaler=inputs_scaler,
+        targets_scaler=targets_scaler,
+    )
+    return predictor, residuals.cpu().numpy()
+
+
+def _variances(hyper: Hyper) -> tuple[torch.Tensor, torch.Tensor]:
+    return torch.exp(hyper.log_signal), torch.exp(hyper.log_noise) + JITTER
+
+
+def starting_points(
+    in_size: int, start: Predictor | None, inputs_scaler: Standardiser, targets_scaler: Standardiser
+) -> list[torch.Tensor]:
+    """Hyper-parameter vectors to optimise from: the start's when resuming, else a small spread."""
+    if isinstance(start, GpPredictor) and start.shape.in_size == in_size:
+        # Re-express the start's hyper-parameters in the new standardisation.
+        ratio = start.inputs_scaler.scale.to(_F64).cpu() / inputs_scaler.scale.to(_F64).cpu()
+        target_ratio = (
+            (start.targets_scaler.scale.to(_F64).cpu() / targets_scaler.scale.to(_F64).cpu())
+            .square()
+            .mean()
+        )
+        vector = start.hyper.vector().detach().cpu().clone()
+        vector[:-2] += torch.log(ratio)
+        vector[-2:] += torch.log(target_ratio)
+        return [vector]
+    spread = math.log(math.sqrt(in_size))
+    points = []
+    for length_shift, log_signal, log_noise in (
+        (0.0, 0.0, math.log(0.1)),
+        (-0.7, 0.0, math.log(0.01)),
+        (0.7, 0.0, math.log(0.3)),
+    ):
+        lengths = torch.full((in_size,), spread + length_shift, dtype=_F64)
+        points.append(torch.cat([lengths, torch.tensor([log_signal, log_noise], dtype=_F64)]))
+    return points
+
+
+class GpRun(TrainingRun):
+    """Marginal-likelihood L-BFGS from each starting point in turn; keeps the most likely."""
+
+    def __init__(
+        self,
+        *,
+        shape: ModelShape,
+        inputs: np.ndarray,
+        targets: np.ndarray,
+        start: Predictor | None,
+        seed: int,
+        device: str,
+        config: GpConfig,
+    ) -> None:
+        self.shape = shape
+        self.config = config
+        self.inputs_scaler = Standardiser.fit(inputs, device=device)
+        self.targets_scaler = Standardiser.fit(targets, device=device)
+        order = np.random.default_rng(seed).permutation(len(inputs))[: config.max_rows]
+        order.sort()
+        self._row_indices = order
+        self._residuals: np.ndarray | None = None
+        self._rows = self.inputs_scaler.apply(torch.as_tensor(inputs[order], device=device)).to(
+            _F64
+        )
+        self._targets = self.targets_scaler.apply(
+            torch.as_tensor(targets[order], device=device)
+        ).to(_F64)
+        fit_count = min(len(order), config.max_fit_rows)
+        self._fit_rows, self._fit_targets = self._rows[:fit_count], self._targets[:fit_count]
+        self._starts = starting_points(
+            shape.in_size, start, self.inputs_scaler, self.targets_scaler
+        )
+        self._start_index = -1
+        self._iterations = 0
+        cubic = fit_count**3 / 3.0 + 2.0 * fit_count**2 * shape.in_size
+        self._iterations_per_step = int(min(20, max(1, config.work_per_step / max(1.0, cubic))))
+        self._best: Predictor | None = start if isinstance(start, GpPredictor) else None
+        self._best_likelihood = math.inf
+        self.best_val_loss: float | None = None
+        self._last_loss = math.inf
+        self.steps = 0
+        self.is_converged = len(order) == 0
+        self._next_start()
+
+    def _next_start(self) -> None:
+        self._start_index += 1
+        self._iterations = 0
+        self._last_loss = math.inf
+        if self._start_index >= len(self._starts):
+            self.is_converged = True
+            return
+        self._vector = (
+            self._starts[self._start_index].to(self._rows.device).clone().requires_grad_(True)
+        )
+        self._optimizer = torch.optim.LBFGS(
+            [self._vector],
+            lr=1.0,
+            max_iter=self._iterations_per_step,
+            max_eval=self._iterations_per_step * 2 + 4,
+            history_size=20,
+            line_search_fn="strong_wolfe",
+            tolerance_change=1e-9,
+            tolerance_grad=1e-6,
+        )
+
+    def _loss(self) -> torch.Tensor:
+        hyper = Hyper.from_vector(self._vector)
+        factor = factorise(self._fit_rows / torch.exp(hyper.log_lengths), *_variances(hyper))
+        return negative_log_likelihood(factor, self._fit_targets)
+
+    def _closure(self) -> torch.Tensor:
+        self._optimizer.zero_grad()
+        loss = self._loss()
+        loss.backward()  # type: ignore[no-untyped-call]
+        return loss
+
+    def step(self) -> TrainingProgress:
+        has_improved = False
+        if not self.is_converged:
+            self._optimizer.step(self._closure)  # type: ignore[no-untyped-call]
+            self._iterations += self._iterations_per_step
+            with torch.no_grad():
+                loss = float(self._loss())
+            is_flat = abs(self._last_loss - loss) < 1e-7 or not math.isfinite(loss)
+            self._last_loss = loss
+            if is_flat or self._iterations >= self.config.max_iterations:
+                has_improved = self._finish_start(loss)
+                self._next_start()
+        self.steps += 1
+        return TrainingProgress(
+            steps=self.steps,
+            train_loss=self._last_loss if math.isfinite(self._last_loss) else self._best_likelihood,
+            val_loss=self.best_val_loss,
+            has_improved=has_improved,
+            is_converged=self.is_converged,
+        )
+
+    def _finish_start(self, loss: float) -> bool:
+        if not math.isfinite(loss) or loss >= self._best_likelihood:
+            return False
+        self._best_likelihood = loss
+        hyper = Hyper.from_vector(self._vector.detach())
+        self._best, self._residuals = condition(
+            self.shape, hyper, self._rows, self._targets, self.inputs_scaler, self.targets_scaler
+        )
+        self.best_val_loss = float(np.mean(self._residuals**2))
+        return True
+
+    def validation_residuals(self) -> tuple[np.ndarray, np.ndarray] | None:
+        """(row indices, leave-one-out residuals on standardised targets) of the best fit."""
+        if self._residuals is None:
+            return None
+        return self._row_indices, self._residuals
+
+    def best(self) -> Predictor:
+        if self._best is None:
+            return GP.initial(self.shape, seed=0)
+        return self._best
+
+
+class GpModelType(ModelType):
+    name = "gp"
+    description = (
+        "Exact Gaussian process (RBF kernel with one length scale per input, plus learnt noise), "
+        "hyper-parameters by maximum marginal likelihood. The most accurate choice for smooth "
+        "functions with up to a few hundred or a thousand rows; irrelevant inputs get long length "
+        "scales and are ignored. Training costs grow with the cube of the row count (at most "
+        "3000 rows are used) and so does the checkpoint, which stores them; prefer `std` or `mlp` "
+        "for more data."
+    )
+
+    def __init__(self, config: GpConfig) -> None:
+        self.config = config
+
+    def parameter_count(self, shape: ModelShape) -> int:
+        # The stored conditioning rows and weights are this model's parameters.
+        return self.config.max_rows * (shape.in_size + shape.out_size) + shape.in_size + 2
+
+    def initial(self, shape: ModelShape, *, seed: int) -> GpPredictor:
+        # No rows to condition on: the prior mean, 0.
+        return GpPredictor(
+            shape=shape,
+            hyper=Hyper(
+                torch.zeros(shape.in_size, dtype=_F64),
+                torch.zeros((), dtype=_F64),
+                torch.zeros((), dtype=_F64),
+            ),
+            rows=torch.zeros(0, shape.in_size, dtype=_F64),
+            weights=torch.zeros(0, shape.out_size, dtype=_F64),
+            inputs_scaler=Standardiser.identity(shape.in_size, device="cpu"),
+            targets_scaler=Standardiser.identity(shape.out_size, device="cpu"),
+        )
+
+    def load(self, data: bytes, *, device: str) -> GpPredictor:
+        envelope = unpack_checkpoint(data, device=device)
+        if envelope.kind != KIND:
+            raise CheckpointUnreadable(f"checkpoint holds a '{envelope.kind}' model, not '{KIND}'")
+        return load_gp_payload(envelope.shape, envelope.payload, device=device)
+
+    def start_training(
+        self,
+        shape: ModelShape,
+        inputs: np.ndarray,
+        targets: np.ndarray,
+        *,
+        start: Predictor | None,
+        seed: int,
+        device: str,
+    ) -> GpRun:
+        return GpRun(
+            shape=shape,
+            inputs=inputs,
+            targets=targets,
+            start=start,
+            seed=seed,
+            device=device,
+            config=self.config,
+        )
+
+
+GP = GpModelType(GpConfig())
+register_model_type(GP)
