@@ -17,22 +17,33 @@ SAMPLE_FIELDS = ("data", "train_data")
 _LOCATION = re.compile(r"^(?P<what>.*?)(?: - at `\$(?P<path>[^`]*)`)?$")
 
 
-async def read_body(request: Request, *, max_bytes: int) -> bytes:
-    """The whole body, refusing anything over `max_bytes` before reading it all."""
+async def read_body(request: Request, *, max_bytes: int) -> bytearray:
+    """The whole body, refusing anything over `max_bytes` before reading it all.
+
+    Chunks are copied once, into a buffer sized from Content-Length when there is one: a body
+    never exists twice in memory (chunks plus their join).
+    """
     declared = request.headers.get("content-length")
-    if declared is not None and declared.isdigit() and int(declared) > max_bytes:
-        raise InvalidRequest(f"request body is {int(declared):,} bytes; the limit is {max_bytes:,}")
-    chunks: list[bytes] = []
+    expected = int(declared) if declared is not None and declared.isdigit() else None
+    if expected is not None and expected > max_bytes:
+        raise InvalidRequest(f"request body is {expected:,} bytes; the limit is {max_bytes:,}")
+    body = bytearray(expected or 0)
     size = 0
     async for chunk in request.stream():
-        size += len(chunk)
-        if size > max_bytes:
+        end = size + len(chunk)
+        if end > max_bytes:
             raise InvalidRequest(f"request body exceeds the limit of {max_bytes:,} bytes")
-        chunks.append(chunk)
-    return b"".join(chunks)
+        if end <= len(body):
+            body[size:end] = chunk
+        else:
+            del body[size:]
+            body += chunk
+        size = end
+    del body[size:]
+    return body
 
 
-def decode_body(body: bytes, request_type: type[T], *, max_text_chars: int) -> T:
+def decode_body(body: bytes | bytearray, request_type: type[T], *, max_text_chars: int) -> T:
     """The body as `request_type`; raises InvalidRequest, or InvalidSamples for `data` cells.
 
     An empty body reads as `{}`: clients of list_model_type send nothing.
@@ -49,7 +60,7 @@ def decode_body(body: bytes, request_type: type[T], *, max_text_chars: int) -> T
     return decoded
 
 
-def _decode_with_constants(body: bytes, request_type: type[T]) -> T:
+def _decode_with_constants(body: bytes | bytearray, request_type: type[T]) -> T:
     # Standard JSON has no NaN or Infinity, but Python clients send them by default; parse them
     # on this slow path so that the error can name the cell instead of "malformed JSON".
     try:
@@ -69,14 +80,21 @@ def _from_validation_error(error: msgspec.ValidationError) -> InvalidRequest | I
     missing = re.match(r"Object missing required field (\w+)", what)
     if missing:
         name = f"{field}.{missing.group(1)}" if field else missing.group(1)
+        # Inside `data` or `train_data` (the binary extension's objects) it is bad samples.
+        if _top_field(field) in SAMPLE_FIELDS:
+            return InvalidSamples(f"{name} is required")
         return InvalidRequest(f"{name} is required")
     if not field:
         if what.startswith("Expected object"):
             return InvalidRequest("request body must be a JSON object")
         return InvalidRequest(_lower_first(what))
-    if field.split("[", 1)[0] in SAMPLE_FIELDS:
+    if _top_field(field) in SAMPLE_FIELDS:
         return InvalidSamples(f"{field}: {_lower_first(what)}")
     return InvalidRequest(f"{field}: {_lower_first(what)}")
+
+
+def _top_field(path: str) -> str:
+    return re.split(r"[.\[]", path, maxsplit=1)[0]
 
 
 def _lower_first(text: str) -> str:

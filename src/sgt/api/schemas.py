@@ -7,11 +7,31 @@ a missing or non-string secret is an AuthException, not a RequestException.
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, Literal
 
 import msgspec
 
 Matrix = list[list[float]]
+
+
+class Float32Array(msgspec.Struct, kw_only=True):
+    """Binary extension (docs/binary.md): a matrix as base64 little-endian float32, row-major.
+
+    Accepted wherever a matrix of numbers is (`data`, `train_data` inputs and labels), and sent
+    back for `run_sgt_model` when the request says `"response_format": "binary"`.
+    """
+
+    dtype: Literal["float32"]
+    shape: list[int]
+    base64: bytearray  # decoded by msgspec; a bytearray so numpy views it writable, no copy
+
+
+class TrainArrays(msgspec.Struct, kw_only=True):
+    """Binary extension: `train_data` as two arrays, row i of `inputs` paired with row i of
+    `labels`, instead of a list of `[input, label]` pairs."""
+
+    inputs: Float32Array
+    labels: Float32Array
 
 
 class Credentials(msgspec.Struct, kw_only=True):
@@ -68,11 +88,13 @@ class CloneModelRequest(Credentials, kw_only=True):
 
 
 class RunModelRequest(ModelRef, kw_only=True):
-    data: Matrix
+    data: Matrix | Float32Array
+    # Extension: "binary" answers a Float32Array object instead of the nested list.
+    response_format: Literal["json", "binary"] = "json"
 
 
 class UploadTrainDataRequest(ModelRef, kw_only=True):
-    train_data: list[tuple[list[float], list[float]]]
+    train_data: list[tuple[list[float], list[float]]] | TrainArrays
 
 
 class ListModelTypeRequest(msgspec.Struct, kw_only=True):

@@ -13,6 +13,8 @@ import numpy as np
 
 from sgt.errors import InvalidSamples
 
+FLOAT32_LE = np.dtype("<f4")
+
 
 def to_input_matrix(
     rows: Sequence[Sequence[float]] | np.ndarray, *, in_size: int, field: str = "data"
@@ -62,6 +64,31 @@ def to_training_arrays(
             )
         _require_finite(matrix, field=f"{field}[*][{part}]")
     return inputs, labels
+
+
+def from_float32_bytes(raw: bytes | bytearray, shape: Sequence[int], *, field: str) -> np.ndarray:
+    """A (rows, columns) matrix viewing `raw`, little-endian float32 row-major; no copy.
+
+    Raises InvalidSamples when the shape is not two counts or does not match the byte length.
+    A `bytearray` gives a writable array; `bytes` a read-only one.
+    """
+    if len(shape) != 2 or any(count < 0 for count in shape):
+        raise InvalidSamples(
+            f"{field}.shape must be [rows, columns] of counts >= 0, got {list(shape)}"
+        )
+    rows, columns = shape
+    if rows * columns * FLOAT32_LE.itemsize != len(raw):
+        raise InvalidSamples(
+            f"{field}.base64 decodes to {len(raw):,} bytes, but shape [{rows}, {columns}] of "
+            f"float32 needs {rows * columns * FLOAT32_LE.itemsize:,}"
+        )
+    matrix = np.frombuffer(raw, dtype=FLOAT32_LE).reshape(rows, columns)
+    return matrix if FLOAT32_LE == np.float32 else matrix.astype(np.float32)
+
+
+def to_float32_rows(rows: Sequence[Sequence[float]] | np.ndarray, *, field: str) -> np.ndarray:
+    """Rows of numbers as a C-contiguous float32 matrix, before any check against a model."""
+    return _as_float32_matrix(rows, field=field)
 
 
 def _as_float32_matrix(rows: Sequence[Sequence[float]] | np.ndarray, *, field: str) -> np.ndarray:

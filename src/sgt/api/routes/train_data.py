@@ -6,6 +6,7 @@ from typing import Any
 
 from fastapi import APIRouter
 
+from sgt.api.binary import pairs_of
 from sgt.api.errors import UPLOAD_EXCEPTION
 from sgt.api.operations import Operation, add_operation
 from sgt.api.schemas import ClearTrainDataRequest, TrainStatusRequest, UploadTrainDataRequest
@@ -19,7 +20,11 @@ router = APIRouter(tags=["training"])
 def upload(ctx: ServiceContext, user: CurrentUser | None, request: UploadTrainDataRequest) -> None:
     assert user is not None
     samples.upload_samples(
-        ctx, user, app_name=request.app_name, name=request.name, train_data=request.train_data
+        ctx,
+        user,
+        app_name=request.app_name,
+        name=request.name,
+        train_data=pairs_of(request.train_data),
     )
 
 
@@ -54,6 +59,9 @@ add_operation(
         UploadTrainDataRequest,
         UPLOAD_EXCEPTION,
         "Append [input, label] pairs; training starts",
+        notes="Binary extension (docs/binary.md): `train_data` may also be "
+        '`{"inputs": Float32Array, "labels": Float32Array}`, row i of `inputs` paired with '
+        "row i of `labels`; the answer is the same `null`.",
     ),
     upload,
 )
