@@ -34,13 +34,21 @@ def register_user(server: SgtServer, prefix: str = "user", **fields: str) -> Ses
 
 
 @pytest.fixture
-def new_user(server: SgtServer) -> Callable[..., Session]:
-    """Call it to get a fresh user of the shared server: tests never see each other's models."""
+def new_user(server: SgtServer) -> Iterator[Callable[..., Session]]:
+    """Call it to get a fresh user of the shared server: tests never see each other's models.
+
+    At the end of the test the users' models are deleted, so that their training never keeps
+    the one shared trainer from the models of later tests.
+    """
+    made: list[Session] = []
 
     def make(prefix: str = "user", **fields: str) -> Session:
-        return register_user(server, prefix, **fields)
+        made.append(register_user(server, prefix, **fields))
+        return made[-1]
 
-    return make
+    yield make
+    for user in made:
+        user.delete_all_models()
 
 
 @pytest.fixture

@@ -27,6 +27,8 @@ FAST_TIMINGS = {
     "SGT_POLL_SECONDS": "0.2",
     "SGT_LEASE_SECONDS": "10",
     "SGT_TORCH_THREADS": "1",
+    # A bound on any one run, so that a wait for "converged" is bounded too.
+    "SGT_MAX_TRAIN_SECONDS": "60",
     "SGT_LOG_LEVEL": "info",
 }
 
@@ -197,6 +199,14 @@ class Session:
 
     def my_models(self) -> list[dict[str, Any]]:
         return self.ok("/public/read_my_sgt_model")
+
+    def delete_all_models(self) -> None:
+        """Delete every model of this user; nothing to do when its key no longer works."""
+        reply = self.post("/public/read_my_sgt_model")
+        if reply.status != 200:
+            return
+        for model in reply.body:
+            self.ok("/public/delete_sgt_model", name=model["name"], app_name=model["app_name"])
 
     def wait_for_state(
         self, name: str, state: str, *, app_name: str = "app", deadline_seconds: float = 120.0
