@@ -61,7 +61,7 @@ UPLOAD_ROWS = 20_000
 def main() -> None:
     args = parse_args()
     rng = np.random.default_rng(args.seed)
-    server = Server.start()
+    server = Server.start(dict(item.split("=", 1) for item in args.server_env))
     results: dict[str, Any] = {"settings": vars(args), "commit": _commit(), "load": _loadavg()}
     rows: list[dict[str, Any]] = []
     try:
@@ -96,6 +96,13 @@ def parse_args() -> argparse.Namespace:
     parser.add_argument("--skip-training", action="store_true", help="no while-training case")
     parser.add_argument("--no-binary", action="store_true", help="JSON only (servers without it)")
     parser.add_argument("--seed", type=int, default=1)
+    parser.add_argument(
+        "--server-env",
+        action="append",
+        default=[],
+        metavar="NAME=VALUE",
+        help="extra environment for sgt serve (experiments; the targets use the defaults)",
+    )
     parser.add_argument("--out", default=str(Path(__file__).parent / "results" / "serve.json"))
     args = parser.parse_args()
     if args.quick:
