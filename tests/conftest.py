@@ -9,10 +9,9 @@ from pathlib import Path
 
 import pytest
 
+from factories import SYSTEM_KEY
 from sgt.config import Settings
 from sgt.services.context import ServiceContext, open_context
-
-SYSTEM_KEY = "test-system-key"
 
 
 def is_sgt_variable(name: str) -> bool:

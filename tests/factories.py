@@ -12,6 +12,8 @@ from sgt.services import models as model_service
 from sgt.services.context import ServiceContext
 from sgt.services.users import CurrentUser, authenticate, put_user
 
+SYSTEM_KEY = "test-system-key"  # the system key of the `settings` fixture
+
 _numbers = itertools.count(1)
 
 

@@ -2,15 +2,13 @@
 
 from __future__ import annotations
 
-import itertools
 from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import pytest
-from e2e_server import Session, SgtServer
+from e2e_server import Session, SgtServer, register_user
 
 E2E_SYSTEM_KEY = "e2e-system-key"
-_users = itertools.count(1)
 
 
 @pytest.fixture(scope="session")
@@ -20,17 +18,6 @@ def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[SgtServer]:
     running.start()
     yield running
     running.close()
-
-
-def register_user(server: SgtServer, prefix: str = "user", **fields: str) -> Session:
-    """A new user created over HTTP with the system key."""
-    secret_id, secret_key = f"{prefix}-{next(_users)}", f"key-{next(_users)}"
-    reply = server.post(
-        "/private/update_auth_token",
-        {"key": server.system_key, "secret_id": secret_id, "secret_key": secret_key, **fields},
-    )
-    assert (reply.status, reply.body) == (200, None), reply.body
-    return Session(server, secret_id, secret_key)
 
 
 @pytest.fixture

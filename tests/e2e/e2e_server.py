@@ -6,6 +6,7 @@ own and small trainer timings. Readiness is a condition polled with a deadline, 
 
 from __future__ import annotations
 
+import itertools
 import json
 import os
 import signal
@@ -21,6 +22,7 @@ import httpx
 
 START_DEADLINE_SECONDS = 90.0
 STOP_DEADLINE_SECONDS = 30.0
+_users = itertools.count(1)
 FAST_TIMINGS = {
     "SGT_CHECKPOINT_SECONDS": "0.5",
     "SGT_HEARTBEAT_SECONDS": "0.5",
@@ -219,6 +221,17 @@ class Session:
             time.sleep(0.2)  # polling interval of a condition with a deadline
             status = self.status(name, app_name=app_name)
         return status
+
+
+def register_user(server: SgtServer, prefix: str = "user", **fields: str) -> Session:
+    """A new user created over HTTP with the system key of `server`."""
+    secret_id, secret_key = f"{prefix}-{next(_users)}", f"key-{next(_users)}"
+    reply = server.post(
+        "/private/update_auth_token",
+        {"key": server.system_key, "secret_id": secret_id, "secret_key": secret_key, **fields},
+    )
+    assert (reply.status, reply.body) == (200, None), reply.body
+    return Session(server, secret_id, secret_key)
 
 
 def assert_error(reply: Reply, exception: str, *fragments: str) -> str:

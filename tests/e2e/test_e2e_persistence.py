@@ -8,9 +8,8 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from e2e_server import Session, SgtServer, assert_error
+from e2e_server import Session, SgtServer, assert_error, register_user
 
-from conftest import register_user
 from factories import make_pairs
 
 pytestmark = pytest.mark.e2e

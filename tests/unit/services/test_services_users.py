@@ -7,8 +7,7 @@ from datetime import UTC, datetime, timedelta
 import pytest
 from sqlalchemy import select
 
-from conftest import SYSTEM_KEY
-from factories import make_user
+from factories import SYSTEM_KEY, make_user
 from sgt.errors import AuthFailed
 from sgt.services import users
 from sgt.services.context import ServiceContext
