@@ -96,7 +96,9 @@ def _as_float32_matrix(rows: Sequence[Sequence[float]] | np.ndarray, *, field: s
         matrix = rows
     else:
         try:
-            matrix = np.array(rows, dtype=np.float32)
+            # Numbers beyond float32 become inf here and are reported by _require_finite.
+            with np.errstate(over="ignore"):
+                matrix = np.array(rows, dtype=np.float32)
         except (ValueError, TypeError):
             raise InvalidSamples(_describe_ragged(rows, field=field)) from None
     if matrix.ndim == 1 and matrix.size == 0:
@@ -114,11 +116,12 @@ def _describe_ragged(rows: Sequence[Sequence[float]], *, field: str) -> str:
     width = None
     for index, row in enumerate(rows):
         if not isinstance(row, Sequence) or isinstance(row, str | bytes):
-            return f"{field}[{index}] must be a list of numbers"
+            return f"{_cell_name(field, index)} must be a list of numbers"
         if width is None:
             width = len(row)
         elif len(row) != width:
-            return f"{field}[{index}] has {len(row)} values, row 0 has {width}: rows must be equal"
+            name = _cell_name(field, index)
+            return f"{name} has {len(row)} values, row 0 has {width}: rows must be equal"
     return f"{field} must be a 2-D array of finite numbers"
 
 
@@ -129,5 +132,10 @@ def _require_finite(matrix: np.ndarray, *, field: str) -> None:
     row, column = (int(i) for i in np.argwhere(~finite)[0])
     value = matrix[row, column]
     what = "NaN" if np.isnan(value) else "infinite or beyond float32 range"
-    name = field.replace("[*]", f"[{row}]", 1) if "[*]" in field else f"{field}[{row}]"
+    name = _cell_name(field, row)
     raise InvalidSamples(f"{name}[{column}] is {what}; every value must be a finite number")
+
+
+def _cell_name(field: str, row: int) -> str:
+    """`data[3]`, or `train_data[3][0]` where the field names a part of each pair."""
+    return field.replace("[*]", f"[{row}]", 1) if "[*]" in field else f"{field}[{row}]"

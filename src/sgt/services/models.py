@@ -6,7 +6,6 @@ import secrets
 from typing import Any
 
 import orjson
-from sqlalchemy.orm import Session
 
 from sgt.domain.models import ModelRecord, ModelSpec
 from sgt.errors import InvalidRequest, ModelNotFound, SizeOutOfBounds
@@ -16,6 +15,7 @@ from sgt.services.users import CurrentUser
 from sgt.storage import checkpoints as checkpoint_store
 from sgt.storage import models as model_store
 from sgt.storage import training as training_store
+from sgt.storage.engine import Session
 from sgt.storage.tables import ModelRow, UserRow
 from sgt.storage.users import find_user
 

@@ -18,7 +18,8 @@ from typing import Any
 
 from sqlalchemy import Engine, create_engine, event, text
 from sqlalchemy.exc import DBAPIError, OperationalError
-from sqlalchemy.orm import Session, sessionmaker
+from sqlalchemy.orm import Session as Session  # re-exported for type hints above storage
+from sqlalchemy.orm import sessionmaker
 from sqlalchemy.pool import NullPool
 
 from sgt.errors import SgtError, StorageError
@@ -127,6 +128,15 @@ class Database:
     def now(self, session: Session) -> datetime:
         """The database clock, naive UTC: leases and timestamps never trust a machine's clock."""
         return database_now(session)
+
+    def ping(self) -> bool:
+        """Whether the database answers a trivial query."""
+        try:
+            with self.read() as session:
+                session.execute(text("SELECT 1"))
+        except Exception:  # noqa: BLE001 - any failure means not reachable
+            return False
+        return True
 
     def reclaim_space(self) -> None:
         """Give freed pages back to the file system (SQLite); a no-op elsewhere."""

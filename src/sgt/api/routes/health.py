@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 from fastapi import APIRouter, Request
-from sqlalchemy import text
 from starlette.responses import JSONResponse, PlainTextResponse
 
 from sgt.services.context import ServiceContext
@@ -19,10 +18,7 @@ async def healthz() -> JSONResponse:
 @router.get("/readyz", summary="The database answers")
 def readyz(request: Request) -> JSONResponse:
     ctx: ServiceContext = request.app.state.ctx
-    try:
-        with ctx.db.read() as session:
-            session.execute(text("SELECT 1"))
-    except Exception:  # noqa: BLE001 - any failure means not ready
+    if not ctx.db.ping():
         return JSONResponse({"status": "unavailable"}, status_code=503)
     return JSONResponse({"status": "ok"})
 
