@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from pathlib import Path
 
 from alembic import command
@@ -22,13 +23,39 @@ def _alembic_config() -> Config:
 
 def migrate(database: Database, revision: str = "head") -> None:
     """Bring the schema to `revision`; safe to run on every start and from several processes."""
+    _run(database, lambda config: command.upgrade(config, revision))
+
+
+def downgrade(database: Database, revision: str) -> None:
+    """Take the schema back to `revision` (for tests of the migrations themselves)."""
+    _run(database, lambda config: command.downgrade(config, revision))
+
+
+def _run(database: Database, step: Callable[[Config], None]) -> None:
     config = _alembic_config()
-    with database.engine.begin() as connection:
-        if connection.dialect.name == "postgresql":
+    if not database.is_sqlite:
+        with database.engine.begin() as connection:
             # Several servers may start at once: one migrates, the others wait for it.
             connection.exec_driver_sql("SELECT pg_advisory_xact_lock(7606)")
-        config.attributes["connection"] = connection
-        command.upgrade(config, revision)
+            config.attributes["connection"] = connection
+            step(config)
+        return
+    # SQLite: one writer at a time (BEGIN IMMEDIATE), and foreign keys off while tables are
+    # rebuilt, or dropping the old copy of a table would cascade into its children. The pragma
+    # is ignored inside a transaction, so it is set on the raw connection before BEGIN.
+    with database.engine.execution_options(sqlite_immediate=True).connect() as connection:
+        raw = connection.connection.driver_connection
+        assert raw is not None
+        raw.execute("PRAGMA foreign_keys=OFF")
+        try:
+            with connection.begin():
+                config.attributes["connection"] = connection
+                step(config)
+                broken = connection.exec_driver_sql("PRAGMA foreign_key_check").fetchall()
+                if broken:
+                    raise RuntimeError(f"migration left broken foreign keys: {broken[:5]}")
+        finally:
+            raw.execute("PRAGMA foreign_keys=ON")
 
 
 def is_up_to_date(database: Database) -> bool:

@@ -40,7 +40,11 @@ class UserRow(Base):
 
 class ModelRow(Base):
     __tablename__ = "models"
-    __table_args__ = (UniqueConstraint("owner_id", "app_name", "name", name="uq_models_key"),)
+    __table_args__ = (
+        UniqueConstraint("owner_id", "app_name", "name", name="uq_models_key"),
+        # Ids are never reused: API processes cache loaded weights by (model id, version).
+        {"sqlite_autoincrement": True},
+    )
 
     id: Mapped[int] = mapped_column(Integer, primary_key=True)
     owner_id: Mapped[int] = mapped_column(ForeignKey("users.id", ondelete="CASCADE"), index=True)
