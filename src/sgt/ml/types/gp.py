@@ -24,15 +24,19 @@ from sgt.ml.base import (
 from sgt.ml.types.checkpoints import CheckpointUnreadable, pack_checkpoint, unpack_checkpoint
 from sgt.ml.types.kernels import (
     JITTER,
+    KernelNotPositiveDefinite,
+    covariance,
     factorise,
     leave_one_out_residuals,
     negative_log_likelihood,
-    rbf,
 )
 from sgt.ml.types.standardiser import Standardiser
 
 KIND = "gp"
 _F64 = torch.float64
+_LOG_LENGTH_RANGE = (math.log(1e-2), math.log(1e3))
+_LOG_SIGNAL_RANGE = (math.log(1e-4), math.log(1e4))
+_LOG_NOISE_RANGE = (math.log(1e-6), math.log(10.0))
 # Rows per prediction chunk times conditioning rows stays under this many kernel entries.
 _KERNEL_CHUNK_ENTRIES = 4_000_000
 
@@ -40,22 +44,32 @@ _KERNEL_CHUNK_ENTRIES = 4_000_000
 @dataclass(frozen=True)
 class GpConfig:
     max_rows: int = 3000  # rows the GP conditions on (a deterministic subset beyond)
-    max_fit_rows: int = 1000  # rows whose likelihood chooses the hyper-parameters
+    max_fit_rows: int = 500  # rows whose likelihood chooses the hyper-parameters
     max_iterations: int = 150  # L-BFGS iterations per starting point
-    work_per_step: float = 3e8  # rough flops one step may spend
+    work_per_step: float = 5e7  # rough flops one step may spend
+    families: tuple[str, ...] = ("rbf", "matern52")  # kernel families, chosen by likelihood
 
 
 @dataclass(frozen=True)
 class Hyper:
-    """Log length scales (one per input), log signal variance, log noise variance."""
+    """Kernel family, log length scales (one per input), log signal and log noise variances."""
 
+    family: str
     log_lengths: torch.Tensor
     log_signal: torch.Tensor
     log_noise: torch.Tensor
 
     @classmethod
-    def from_vector(cls, vector: torch.Tensor) -> Hyper:
-        return cls(vector[:-2], vector[-2], vector[-1])
+    def from_vector(cls, family: str, vector: torch.Tensor) -> Hyper:
+        """Unpack, clamping each value into its plausible range (on standardised data): beyond
+        them the likelihood can prefer degenerate fits (huge length scale and signal together)
+        whose kernel matrices cannot be factorised."""
+        return cls(
+            family,
+            vector[:-2].clamp(*_LOG_LENGTH_RANGE),
+            vector[-2].clamp(*_LOG_SIGNAL_RANGE),
+            vector[-1].clamp(*_LOG_NOISE_RANGE),
+        )
 
     def vector(self) -> torch.Tensor:
         return torch.cat([self.log_lengths, self.log_signal.view(1), self.log_noise.view(1)])
@@ -100,13 +114,15 @@ class GpPredictor(Predictor):
         with torch.inference_mode():
             for begin in range(0, raw.shape[0], chunk):
                 batch = torch.from_numpy(raw[begin : begin + chunk]).to(self.device, _F64)
-                kernel = rbf(batch * self._gain + self._offset, self._rows_scaled, self._signal)
+                scaled = batch * self._gain + self._offset
+                kernel = covariance(scaled, self._rows_scaled, self._signal, self.hyper.family)
                 values = torch.matmul(kernel, self.weights) * self._out_scale + self._out_mean
                 outputs[begin : begin + chunk] = values.to(torch.float32).cpu().numpy()
         return outputs
 
     def to_bytes(self) -> bytes:
         payload = {
+            "family": self.hyper.family,
             "hyper": self.hyper.vector().detach().cpu(),
             "rows": self.rows.detach().cpu(),
             "weights": self.weights.detach().cpu(),
@@ -126,7 +142,7 @@ def load_gp_payload(shape: ModelShape, payload: dict[str, object], *, device: st
 
     return GpPredictor(
         shape=shape,
-        hyper=Hyper.from_vector(tensor("hyper")),
+        hyper=Hyper.from_vector(str(payload["family"]), tensor("hyper")),
         rows=tensor("rows"),
         weights=tensor("weights"),
         inputs_scaler=Standardiser.from_state(payload["inputs_scaler"], device=device),  # type: ignore[arg-type]
@@ -144,14 +160,15 @@ def condition(
 ) -> tuple[GpPredictor, np.ndarray]:
     """The posterior given standardised rows and targets, and its leave-one-out residuals."""
     with torch.no_grad():
-        factor = factorise(rows / torch.exp(hyper.log_lengths), *_variances(hyper))
+        factor = factorise(rows / torch.exp(hyper.log_lengths), *_variances(hyper), hyper.family)
         weights = torch.cholesky_solve(targets, factor)
         residuals = leave_one_out_residuals(factor, targets)
     frozen = Hyper(
+        hyper.family,
         *(
             tensor.detach().clone()
             for tensor in (hyper.log_lengths, hyper.log_signal, hyper.log_noise)
-        )
+        ),
     )
     predictor = GpPredictor(
         shape=shape,
@@ -169,9 +186,14 @@ def _variances(hyper: Hyper) -> tuple[torch.Tensor, torch.Tensor]:
 
 
 def starting_points(
-    in_size: int, start: Predictor | None, inputs_scaler: Standardiser, targets_scaler: Standardiser
-) -> list[torch.Tensor]:
-    """Hyper-parameter vectors to optimise from: the start's when resuming, else a small spread."""
+    in_size: int,
+    families: tuple[str, ...],
+    start: Predictor | None,
+    inputs_scaler: Standardiser,
+    targets_scaler: Standardiser,
+) -> list[tuple[str, torch.Tensor]]:
+    """(family, hyper-parameter vector) pairs to optimise from: the start's when resuming, else a
+    small spread per family."""
     if isinstance(start, GpPredictor) and start.shape.in_size == in_size:
         # Re-express the start's hyper-parameters in the new standardisation.
         ratio = start.inputs_scaler.scale.to(_F64).cpu() / inputs_scaler.scale.to(_F64).cpu()
@@ -183,7 +205,7 @@ def starting_points(
         vector = start.hyper.vector().detach().cpu().clone()
         vector[:-2] += torch.log(ratio)
         vector[-2:] += torch.log(target_ratio)
-        return [vector]
+        return [(start.hyper.family, vector)]
     spread = math.log(math.sqrt(in_size))
     points = []
     for length_shift, log_signal, log_noise in (
@@ -193,7 +215,7 @@ def starting_points(
     ):
         lengths = torch.full((in_size,), spread + length_shift, dtype=_F64)
         points.append(torch.cat([lengths, torch.tensor([log_signal, log_noise], dtype=_F64)]))
-    return points
+    return [(family, point) for family in families for point in points]
 
 
 class GpRun(TrainingRun):
@@ -214,20 +236,17 @@ class GpRun(TrainingRun):
         self.config = config
         self.inputs_scaler = Standardiser.fit(inputs, device=device)
         self.targets_scaler = Standardiser.fit(targets, device=device)
-        order = np.random.default_rng(seed).permutation(len(inputs))[: config.max_rows]
-        order.sort()
+        shuffled = np.random.default_rng(seed).permutation(len(inputs))
+        order = np.sort(shuffled[: config.max_rows])
         self._row_indices = order
         self._residuals: np.ndarray | None = None
-        self._rows = self.inputs_scaler.apply(torch.as_tensor(inputs[order], device=device)).to(
-            _F64
-        )
-        self._targets = self.targets_scaler.apply(
-            torch.as_tensor(targets[order], device=device)
-        ).to(_F64)
+        self._rows, self._targets = self._standardised(inputs, targets, order)
         fit_count = min(len(order), config.max_fit_rows)
-        self._fit_rows, self._fit_targets = self._rows[:fit_count], self._targets[:fit_count]
+        self._fit_rows, self._fit_targets = self._standardised(
+            inputs, targets, np.sort(shuffled[:fit_count])
+        )
         self._starts = starting_points(
-            shape.in_size, start, self.inputs_scaler, self.targets_scaler
+            shape.in_size, config.families, start, self.inputs_scaler, self.targets_scaler
         )
         self._start_index = -1
         self._iterations = 0
@@ -241,6 +260,14 @@ class GpRun(TrainingRun):
         self.is_converged = len(order) == 0
         self._next_start()
 
+    def _standardised(
+        self, inputs: np.ndarray, targets: np.ndarray, rows: np.ndarray
+    ) -> tuple[torch.Tensor, torch.Tensor]:
+        device = self.inputs_scaler.mean.device
+        x = self.inputs_scaler.apply(torch.as_tensor(inputs[rows], device=device))
+        y = self.targets_scaler.apply(torch.as_tensor(targets[rows], device=device))
+        return x.to(_F64), y.to(_F64)
+
     def _next_start(self) -> None:
         self._start_index += 1
         self._iterations = 0
@@ -248,9 +275,8 @@ class GpRun(TrainingRun):
         if self._start_index >= len(self._starts):
             self.is_converged = True
             return
-        self._vector = (
-            self._starts[self._start_index].to(self._rows.device).clone().requires_grad_(True)
-        )
+        self._family, vector = self._starts[self._start_index]
+        self._vector = vector.to(self._rows.device).clone().requires_grad_(True)
         self._optimizer = torch.optim.LBFGS(
             [self._vector],
             lr=1.0,
@@ -263,13 +289,19 @@ class GpRun(TrainingRun):
         )
 
     def _loss(self) -> torch.Tensor:
-        hyper = Hyper.from_vector(self._vector)
-        factor = factorise(self._fit_rows / torch.exp(hyper.log_lengths), *_variances(hyper))
+        hyper = Hyper.from_vector(self._family, self._vector)
+        factor = factorise(
+            self._fit_rows / torch.exp(hyper.log_lengths), *_variances(hyper), hyper.family
+        )
         return negative_log_likelihood(factor, self._fit_targets)
 
     def _closure(self) -> torch.Tensor:
         self._optimizer.zero_grad()
-        loss = self._loss()
+        try:
+            loss = self._loss()
+        except KernelNotPositiveDefinite:
+            # A flat, huge loss makes the line search step back towards factorisable values.
+            loss = self._vector.sum() * 0.0 + 1e10
         loss.backward()  # type: ignore[no-untyped-call]
         return loss
 
@@ -279,7 +311,10 @@ class GpRun(TrainingRun):
             self._optimizer.step(self._closure)  # type: ignore[no-untyped-call]
             self._iterations += self._iterations_per_step
             with torch.no_grad():
-                loss = float(self._loss())
+                try:
+                    loss = float(self._loss())
+                except KernelNotPositiveDefinite:
+                    loss = math.inf
             is_flat = abs(self._last_loss - loss) < 1e-7 or not math.isfinite(loss)
             self._last_loss = loss
             if is_flat or self._iterations >= self.config.max_iterations:
@@ -298,10 +333,18 @@ class GpRun(TrainingRun):
         if not math.isfinite(loss) or loss >= self._best_likelihood:
             return False
         self._best_likelihood = loss
-        hyper = Hyper.from_vector(self._vector.detach())
-        self._best, self._residuals = condition(
-            self.shape, hyper, self._rows, self._targets, self.inputs_scaler, self.targets_scaler
-        )
+        hyper = Hyper.from_vector(self._family, self._vector.detach())
+        try:
+            self._best, self._residuals = condition(
+                self.shape,
+                hyper,
+                self._rows,
+                self._targets,
+                self.inputs_scaler,
+                self.targets_scaler,
+            )
+        except KernelNotPositiveDefinite:
+            return False
         self.best_val_loss = float(np.mean(self._residuals**2))
         return True
 
@@ -340,6 +383,7 @@ class GpModelType(ModelType):
         return GpPredictor(
             shape=shape,
             hyper=Hyper(
+                "rbf",
                 torch.zeros(shape.in_size, dtype=_F64),
                 torch.zeros((), dtype=_F64),
                 torch.zeros((), dtype=_F64),

@@ -24,18 +24,24 @@ def squared_distances(left: torch.Tensor, right: torch.Tensor) -> torch.Tensor:
     return distances.clamp_min(0.0)
 
 
-def rbf(
-    left_scaled: torch.Tensor, right_scaled: torch.Tensor, signal: torch.Tensor
+def covariance(
+    left_scaled: torch.Tensor, right_scaled: torch.Tensor, signal: torch.Tensor, family: str
 ) -> torch.Tensor:
-    """signal * exp(-|a - b|^2 / 2) for inputs already divided by their length scales."""
-    return signal * torch.exp(-0.5 * squared_distances(left_scaled, right_scaled))
+    """signal * k(|a - b|) for inputs already divided by their length scales; `family` is "rbf"
+    (infinitely smooth) or "matern52" (twice differentiable, copes better with kinks)."""
+    distances = squared_distances(left_scaled, right_scaled)
+    if family == "rbf":
+        return signal * torch.exp(-0.5 * distances)
+    # The clamp keeps the gradient finite at zero distance (the diagonal).
+    scaled = torch.sqrt(5.0 * distances.clamp_min(1e-12))
+    return signal * (1.0 + scaled + scaled.square() / 3.0) * torch.exp(-scaled)
 
 
 def factorise(
-    inputs_scaled: torch.Tensor, signal: torch.Tensor, noise: torch.Tensor
+    inputs_scaled: torch.Tensor, signal: torch.Tensor, noise: torch.Tensor, family: str
 ) -> torch.Tensor:
     """Lower Cholesky factor of K + (noise + jitter) I, adding jitter until it exists."""
-    gram = rbf(inputs_scaled, inputs_scaled, signal)
+    gram = covariance(inputs_scaled, inputs_scaled, signal, family)
     eye = torch.eye(gram.shape[0], dtype=gram.dtype, device=gram.device)
     jitter = JITTER
     for _ in range(6):

@@ -37,8 +37,8 @@ class MlpConfig:
     learning_rate: float = 2e-3
     weight_decay: float = 1e-3
     updates_per_step: int = 20
-    patience_steps: int = 25
-    max_cuts: int = 3
+    patience_steps: int = 15
+    max_cuts: int = 2
     max_steps: int = 3000
 
 
