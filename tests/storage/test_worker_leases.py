@@ -241,3 +241,12 @@ def test_an_idle_worker_sleeps_until_an_upload_wakes_it(
     worker.stop()
     thread.join(timeout=5)
     assert not thread.is_alive()
+
+
+def test_a_heartbeat_too_slow_for_the_lease_is_shortened(tmp_path: object) -> None:
+    from sgt.config import Settings
+
+    slow = Settings(data_dir=tmp_path, lease_seconds=3.0, heartbeat_seconds=5.0)
+    assert WorkerTimings.from_settings(slow).heartbeat_seconds == 1.0
+    fine = Settings(data_dir=tmp_path, lease_seconds=30.0, heartbeat_seconds=5.0)
+    assert WorkerTimings.from_settings(fine).heartbeat_seconds == 5.0

@@ -60,9 +60,20 @@ class WorkerTimings:
 
     @classmethod
     def from_settings(cls, settings: Settings) -> WorkerTimings:
+        """The configured timings; a heartbeat too slow for the lease is shortened (with a
+        warning) to a third of it, so one late renewal never loses the lease."""
+        heartbeat = settings.heartbeat_seconds
+        if heartbeat > settings.lease_seconds / 3:
+            heartbeat = settings.lease_seconds / 3
+            log.warning(
+                "heartbeat of %.3g s is too slow for a lease of %.3g s; renewing every %.3g s",
+                settings.heartbeat_seconds,
+                settings.lease_seconds,
+                heartbeat,
+            )
         return cls(
             settings.lease_seconds,
-            settings.heartbeat_seconds,
+            heartbeat,
             settings.checkpoint_seconds,
             settings.poll_seconds,
             settings.max_train_seconds,
