@@ -24,6 +24,12 @@ def serve_forever(settings: Settings) -> None:
     import uvicorn
 
     settings = settings.model_copy(update={"data_dir": settings.data_dir.resolve()})
+    if not settings.is_embedded_database and not settings.system_key:
+        log.warning(
+            "SGT_SYSTEM_KEY is not set: this server uses a key generated into %s, which other "
+            "servers on the same database do not share; set one key on every server",
+            settings.data_dir,
+        )
     ctx = open_context(settings)  # migrates once here, before any child starts
     settings = settings.model_copy(update={"system_key": ctx.system_key})
     ctx.close()
