@@ -60,9 +60,13 @@ class Reply:
 
 
 class SgtServer:
-    """`python -m sgt serve` on `data_dir`; `start()` returns once /healthz answers."""
+    """`python -m sgt serve` on `data_dir`; `start()` returns once /healthz answers.
 
-    def __init__(self, data_dir: Path, *, system_key: str, **extra_env: str) -> None:
+    With `system_key=None` the server generates its own into the data directory, and
+    `system_key` is read from there once it has started.
+    """
+
+    def __init__(self, data_dir: Path, *, system_key: str | None, **extra_env: str) -> None:
         self.data_dir = data_dir
         self.system_key = system_key
         self.extra_env = extra_env
@@ -77,12 +81,9 @@ class SgtServer:
 
     def start(self) -> None:
         self.port = free_port()
-        env = clean_environment(
-            SGT_DATA_DIR=str(self.data_dir),
-            SGT_SYSTEM_KEY=self.system_key,
-            **FAST_TIMINGS,
-            **self.extra_env,
-        )
+        env = clean_environment(SGT_DATA_DIR=str(self.data_dir), **FAST_TIMINGS, **self.extra_env)
+        if self.system_key is not None:
+            env["SGT_SYSTEM_KEY"] = self.system_key
         with self.log_path.open("ab") as log:
             self.process = subprocess.Popen(
                 [sys.executable, "-m", "sgt", "serve", "--port", str(self.port)],
@@ -92,6 +93,12 @@ class SgtServer:
                 stderr=subprocess.STDOUT,
             )
         self._wait_until_healthy()
+        if self.system_key is None:
+            self.system_key = self.generated_key_path.read_text().strip()
+
+    @property
+    def generated_key_path(self) -> Path:
+        return self.data_dir / "system_key"
 
     def _wait_until_healthy(self) -> None:
         deadline = time.monotonic() + START_DEADLINE_SECONDS

@@ -47,6 +47,11 @@ def test_a_smooth_function_is_learned(server: SgtServer, alice: Session) -> None
     assert status["loss_history"], "the run reported its losses"
     assert np.array(client.run("smooth", "learn", test_x)).tolist() == predictions.tolist()
 
+    failures = [
+        line for line in server.log.splitlines() if "failed" in line and "sgt.worker" in line
+    ]
+    assert failures == [], "the trainer's runs never fail on clean data"
+
     with pytest.raises(RunWeightsNetException):
         client.run("smooth", "learn", [[1.0, 2.0]])
     client.delete_model("smooth", "learn")

@@ -1,8 +1,10 @@
 """A server of its own, stopped and started again on the same data directory: users, models,
-samples and weights survive; deleted data and plain keys are nowhere in the files."""
+samples, weights and the generated system key survive; deleted data and plain keys are
+nowhere in the files."""
 
 from __future__ import annotations
 
+import stat
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -23,7 +25,8 @@ DELETED_MARK = np.float32(4321.8765)
 @pytest.fixture(scope="module")
 def own_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[SgtServer]:
     root: Path = tmp_path_factory.mktemp("restart")
-    running = SgtServer(root / "data", system_key="restart-key")
+    # No system key configured: the server generates one, and keeps it across the restart.
+    running = SgtServer(root / "data", system_key=None)
     running.start()
     yield running
     running.close()
@@ -37,7 +40,7 @@ def test_everything_survives_a_restart(own_server: SgtServer) -> None:
     alice = register_user(own_server, "alice")
     reply = own_server.post(
         "/private/update_auth_token",
-        {"key": "restart-key", "secret_id": "carol", "secret_key": SECRET_KEY_MARK},
+        {"key": own_server.system_key, "secret_id": "carol", "secret_key": SECRET_KEY_MARK},
     )
     assert reply.status == 200
     alice.create("trained", is_public=True, client_data={"keep": [1, "two"]})
@@ -65,7 +68,9 @@ def test_everything_survives_a_restart(own_server: SgtServer) -> None:
         assert SECRET_KEY_MARK.encode() not in content, f"plain secret key in {path}"
         assert DELETED_MARK.tobytes() * 2 not in content, f"deleted samples left in {path}"
 
+    key_before = own_server.system_key
     own_server.start()
+    assert own_server.system_key == key_before, "the generated system key is kept"
     assert alice.ok("/public/check_auth_token") is True
     carol = Session(own_server, "carol", SECRET_KEY_MARK)
     assert carol.ok("/public/check_auth_token") is True
@@ -81,6 +86,17 @@ def test_everything_survives_a_restart(own_server: SgtServer) -> None:
         gone.post("/public/get_sgt_model_train_status", name="deleted", app_name="app"),
         "FindModelException",
     )
+
+
+def test_without_a_configured_key_one_is_generated_owner_only(own_server: SgtServer) -> None:
+    path = own_server.generated_key_path
+    assert stat.S_IMODE(path.stat().st_mode) == 0o600
+    assert str(path) in own_server.log, "the server says where the key is"
+    key = path.read_text().strip()
+    assert len(key) >= 32
+    register_user(own_server, "with-generated-key")
+    wrong = {"key": "", "secret_id": "x", "secret_key": "y"}
+    assert own_server.post("/private/update_auth_token", wrong).body["exception"] == "AuthException"
 
 
 def test_a_restarted_server_keeps_training_where_it_stopped(own_server: SgtServer) -> None:

@@ -99,7 +99,8 @@ def test_without_one_a_key_is_generated_owner_only(
     assert len(key) >= 32
     assert path.read_text().strip() == key
     assert stat.S_IMODE(path.stat().st_mode) == 0o600
-    assert str(path) in capsys.readouterr().out
+    printed = capsys.readouterr()
+    assert str(path) in printed.out + printed.err, "the operator is told where the key is"
     assert resolve_system_key(None, data_dir) == key, "the next start reads the same key"
     assert resolve_system_key("", data_dir) == key
     assert [p.name for p in data_dir.iterdir()] == ["system_key"], "no scratch file is left"

@@ -1,0 +1,132 @@
+"""`sgt admin` through click's CliRunner on a temporary data directory: users are created,
+rotated, expired and listed without HTTP, and the service sees the result."""
+
+from __future__ import annotations
+
+import stat
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+from click.testing import CliRunner, Result
+
+from sgt.cli.main import cli
+from sgt.config import Settings
+from sgt.services import users
+from sgt.services.context import ServiceContext, open_context
+
+
+@pytest.fixture
+def data_dir(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+    monkeypatch.chdir(tmp_path)  # no ./sgt.env of the repository
+    monkeypatch.setenv("SGT_DATA_DIR", str(tmp_path / "data"))
+    return tmp_path / "data"
+
+
+@pytest.fixture
+def system_key(monkeypatch: pytest.MonkeyPatch) -> str:
+    monkeypatch.setenv("SGT_SYSTEM_KEY", "configured-system-key")
+    return "configured-system-key"
+
+
+@pytest.fixture
+def service(data_dir: Path, system_key: str) -> Iterator[ServiceContext]:
+    """What the API would see on the same data directory."""
+    opened = open_context(Settings(data_dir=data_dir, system_key="unused"))
+    yield opened
+    opened.close()
+
+
+def sgt(*args: str) -> Result:
+    return CliRunner().invoke(cli, list(args), catch_exceptions=False)
+
+
+def test_migrate_creates_the_database(data_dir: Path) -> None:
+    result = sgt("admin", "migrate")
+    assert result.exit_code == 0, result.output
+    assert (data_dir / "sgt.db").exists()
+    assert sgt("admin", "migrate").exit_code == 0, "migrating twice is harmless"
+
+
+def test_system_key_is_generated_once_owner_only(data_dir: Path) -> None:
+    first = sgt("admin", "system-key")
+    assert first.exit_code == 0
+    key = first.stdout.strip().splitlines()[-1]
+    path = data_dir / "system_key"
+    assert path.read_text().strip() == key
+    assert stat.S_IMODE(path.stat().st_mode) == 0o600
+    assert sgt("admin", "system-key").stdout.strip() == key
+
+
+def test_a_printed_user_key_is_alone_on_stdout_even_on_first_use(data_dir: Path) -> None:
+    # `KEY=$(sgt admin user create alice)` must capture the key, not the notice that a system
+    # key was generated on this first use of the data directory.
+    result = sgt("admin", "user", "create", "alice", "--key", "chosen")
+    assert result.exit_code == 0
+    assert (data_dir / "system_key").exists()
+    assert result.stdout == "chosen\n"
+
+
+def test_a_configured_system_key_is_printed(
+    data_dir: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("sgtone_key", "from-the-original-variable")
+    assert sgt("admin", "system-key").output.strip() == "from-the-original-variable"
+    assert not (data_dir / "system_key").exists()
+
+
+def test_user_create_with_a_key(service: ServiceContext) -> None:
+    result = sgt("admin", "user", "create", "alice", "--key", "chosen", "--doc", "a note")
+    assert result.exit_code == 0 and result.stdout.strip() == "chosen"
+    assert users.is_authentic(service, "alice", "chosen")
+    assert users.list_users(service) == [("alice", "a note", None)]
+
+
+def test_user_create_generates_a_key(service: ServiceContext) -> None:
+    key = sgt("admin", "user", "create", "bob").stdout.strip()
+    assert len(key) >= 20
+    assert users.is_authentic(service, "bob", key)
+
+
+def test_rotate_revokes_the_old_key(service: ServiceContext) -> None:
+    sgt("admin", "user", "create", "alice", "--key", "old", "--doc", "kept")
+    result = sgt("admin", "user", "rotate", "alice", "--key", "new")
+    assert result.exit_code == 0 and result.stdout.strip() == "new"
+    assert not users.is_authentic(service, "alice", "old")
+    assert users.is_authentic(service, "alice", "new")
+    assert users.list_users(service) == [("alice", "kept", None)], "doc survives rotation"
+
+
+def test_rotate_refuses_an_unknown_user(service: ServiceContext) -> None:
+    result = CliRunner().invoke(cli, ["admin", "user", "rotate", "nobody"])
+    assert result.exit_code != 0
+    assert "nobody" in result.output
+    assert users.list_users(service) == []
+
+
+def test_expire_now_at_a_time_and_never(service: ServiceContext) -> None:
+    sgt("admin", "user", "create", "alice", "--key", "k")
+    assert sgt("admin", "user", "expire", "alice").exit_code == 0
+    assert not users.is_authentic(service, "alice", "k")
+    assert sgt("admin", "user", "expire", "alice", "--at", "2999-01-01 00:00:00").exit_code == 0
+    assert users.is_authentic(service, "alice", "k")
+    assert sgt("admin", "user", "expire", "alice", "--at", "2000-01-01 00:00:00").exit_code == 0
+    assert not users.is_authentic(service, "alice", "k")
+    assert sgt("admin", "user", "expire", "alice", "--never").exit_code == 0
+    assert users.is_authentic(service, "alice", "k")
+
+
+def test_expire_refuses_bad_input(service: ServiceContext) -> None:
+    sgt("admin", "user", "create", "alice", "--key", "k")
+    bad_time = CliRunner().invoke(cli, ["admin", "user", "expire", "alice", "--at", "soon"])
+    assert bad_time.exit_code != 0
+    unknown = CliRunner().invoke(cli, ["admin", "user", "expire", "nobody"])
+    assert unknown.exit_code != 0 and "nobody" in unknown.output
+    assert users.is_authentic(service, "alice", "k")
+
+
+def test_list_shows_every_user(service: ServiceContext) -> None:
+    sgt("admin", "user", "create", "b", "--key", "k", "--end-time", "2031-02-03 04:05:06")
+    sgt("admin", "user", "create", "a", "--key", "k", "--doc", "first")
+    lines = sgt("admin", "user", "list").stdout.splitlines()
+    assert lines == ["a\t-\tfirst", "b\t2031-02-03 04:05:06\t"]
