@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import math
 
+import numpy as np
 import pytest
 from e2e_server import Session, SgtServer, assert_error
 
@@ -28,7 +29,18 @@ def test_an_untrained_model_answers_n_rows_of_out_size(owner: Session) -> None:
     assert all(len(row) == 2 and all(isinstance(v, float) for v in row) for row in first)
     assert all(math.isfinite(v) for row in first for v in row)
     assert owner.run("m", data) == first, "same input, same answer"
-    assert owner.run("m", data[1:2]) == first[1:2], "a row's answer does not depend on the others"
+    alone = owner.run("m", data[1:2])
+    assert np.allclose(alone, first[1:2], rtol=1e-5), "a row's answer does not depend on others"
+
+
+def test_a_large_request_answers_every_row_in_order(owner: Session) -> None:
+    rng = np.random.default_rng(7)
+    data = rng.uniform(-1, 1, size=(3000, 3)).round(4).tolist()
+    answer = np.array(owner.run("m", data))
+    assert answer.shape == (3000, 2)
+    for start in (0, 1500, 2990):
+        piece = np.array(owner.run("m", data[start : start + 10]))
+        assert np.allclose(answer[start : start + 10], piece, rtol=1e-5)
 
 
 def test_integers_are_numbers(owner: Session) -> None:

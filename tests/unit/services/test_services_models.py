@@ -286,3 +286,47 @@ def test_run_answers_from_the_latest_checkpoint(ctx: ServiceContext, alice: Curr
     answered = run_model(ctx, alice, app_name="app", name="m", data=probe)
     assert np.array_equal(answered, other.predict(probe))
     assert not np.array_equal(answered, untrained)
+
+
+def test_an_unchanged_model_is_loaded_once_and_a_new_checkpoint_at_once(
+    ctx: ServiceContext, alice: CurrentUser, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from sgt.ml.base import ModelShape, get_model_type
+    from sgt.services import inference
+
+    loads: list[int] = []
+    real_load = inference._load_predictor
+
+    def counting_load(*args: object, **kwargs: object) -> object:
+        loads.append(1)
+        return real_load(*args, **kwargs)  # type: ignore[arg-type]
+
+    monkeypatch.setattr(inference, "_load_predictor", counting_load)
+    make_model(ctx, alice, name="m")
+    probe = np.array([[0.1, 0.2, 0.3]], np.float32)
+    for _ in range(3):
+        run_model(ctx, alice, app_name="app", name="m", data=probe)
+    assert len(loads) == 1, "an unchanged model is served from memory"
+    newer = get_model_type("std").initial(ModelShape(3, 2), seed=99)
+    store_checkpoint(ctx, model_id(ctx, "m"), newer.to_bytes(), "std")
+    answered = run_model(ctx, alice, app_name="app", name="m", data=probe)
+    assert len(loads) == 2, "a newer checkpoint is loaded on the next request"
+    assert np.array_equal(answered, newer.predict(probe))
+    run_model(ctx, alice, app_name="app", name="m", data=probe)
+    assert len(loads) == 2
+
+
+def test_a_recreated_model_never_answers_with_the_deleted_ones_weights(
+    ctx: ServiceContext, alice: CurrentUser
+) -> None:
+    from sgt.ml.base import ModelShape, get_model_type
+
+    make_model(ctx, alice, name="m")
+    trained = get_model_type("std").initial(ModelShape(3, 2), seed=7)
+    store_checkpoint(ctx, model_id(ctx, "m"), trained.to_bytes(), "std")
+    probe = np.array([[0.1, 0.2, 0.3]], np.float32)
+    old = run_model(ctx, alice, app_name="app", name="m", data=probe)
+    models.delete_model(ctx, alice, app_name="app", name="m")
+    make_model(ctx, alice, name="m")
+    fresh = run_model(ctx, alice, app_name="app", name="m", data=probe)
+    assert not np.array_equal(fresh, old)
