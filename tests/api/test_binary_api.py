@@ -166,6 +166,20 @@ def test_non_finite_binary_values_are_named_by_cell(
     assert "data[3][1]" in message
 
 
+def test_small_runs_of_trusted_credentials_still_check_them(
+    client: AsgiClient, model: dict[str, Any]
+) -> None:
+    # The first run is verified in the thread pool; later small ones run on the event loop.
+    body = {**model, "data": encode(inputs(1)), "response_format": "binary"}
+    first, second = post_ok(client, RUN, body), post_ok(client, RUN, body)
+    assert first == second
+    assert post_fails(client, RUN, {**body, "secret_key": "wrong"})[0] == "AuthException"
+    assert post_fails(client, RUN, {**body, "data": {"dtype": "float32"}})[0] == (
+        "RunWeightsNetException"
+    )
+    assert post_ok(client, RUN, body) == first
+
+
 def test_unknown_response_format_is_a_request_exception(
     client: AsgiClient, model: dict[str, Any]
 ) -> None:
