@@ -72,6 +72,7 @@ class SgtServer:
         self.extra_env = extra_env
         self.log_path = data_dir.parent / f"{data_dir.name}-server.log"
         self.process: subprocess.Popen[bytes] | None = None
+        self.outlived_serve: list[int] = []
         self.port = 0
         self.http = httpx.Client(timeout=60.0)
 
@@ -116,9 +117,11 @@ class SgtServer:
         raise RuntimeError(f"sgt serve did not answer /healthz in time:\n{self.log}")
 
     def stop(self) -> int | None:
-        """SIGTERM and wait; returns the exit status."""
+        """SIGTERM, wait for `sgt serve` and then for the processes it started; returns the exit
+        status. `outlived_serve` lists the children still running when `sgt serve` had exited."""
         if self.process is None:
             return None
+        children = self.child_pids()
         process, self.process = self.process, None
         if process.poll() is None:
             process.send_signal(signal.SIGTERM)
@@ -128,7 +131,27 @@ class SgtServer:
                 process.kill()
                 process.wait()
                 raise RuntimeError(f"sgt serve ignored SIGTERM:\n{self.log}") from None
+        self.outlived_serve = [pid for pid in children if is_running(pid)]
+        deadline = time.monotonic() + STOP_DEADLINE_SECONDS
+        while any(is_running(pid) for pid in children):
+            if time.monotonic() > deadline:
+                raise RuntimeError(f"children of sgt serve ignored SIGTERM:\n{self.log}")
+            time.sleep(0.05)  # polling interval of a condition with a deadline
         return process.returncode
+
+    def child_pids(self) -> list[int]:
+        """Processes `sgt serve` started (its embedded trainer), from /proc."""
+        if self.process is None:
+            return []
+        children = []
+        for stat in Path("/proc").glob("[0-9]*/stat"):
+            try:
+                fields = stat.read_text().rsplit(")", 1)[1].split()
+            except (OSError, IndexError):
+                continue  # the process ended while we looked
+            if int(fields[1]) == self.process.pid:
+                children.append(int(stat.parent.name))
+        return children
 
     def close(self) -> None:
         self.stop()
@@ -151,6 +174,15 @@ class SgtServer:
 
     def get(self, path: str) -> httpx.Response:
         return self.http.get(self.base_url + path)
+
+
+def is_running(pid: int) -> bool:
+    """Whether the process exists and is not a zombie."""
+    try:
+        state = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0]
+    except (OSError, IndexError):
+        return False
+    return state != "Z"
 
 
 def _json_or_text(response: httpx.Response) -> Any:

@@ -10,7 +10,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from e2e_server import Session, SgtServer, assert_error, register_user
+from e2e_server import Session, SgtServer, assert_error, is_running, register_user
 
 from factories import make_pairs
 
@@ -97,6 +97,28 @@ def test_without_a_configured_key_one_is_generated_owner_only(own_server: SgtSer
     register_user(own_server, "with-generated-key")
     wrong = {"key": "", "secret_id": "x", "secret_key": "y"}
     assert own_server.post("/private/update_auth_token", wrong).body["exception"] == "AuthException"
+
+
+def test_sigterm_stops_the_server_and_its_trainer(own_server: SgtServer) -> None:
+    trainers = own_server.child_pids()
+    assert len(trainers) == 1, "sgt serve runs one embedded trainer by default"
+    own_server.stop()
+    assert not is_running(trainers[0])
+    own_server.start()
+    assert own_server.get("/readyz").status_code == 200
+    assert own_server.outlived_serve == [], "sgt serve exited before its embedded trainer"
+
+
+def test_a_deleted_models_samples_are_gone_from_every_file_at_once(own_server: SgtServer) -> None:
+    erin = register_user(own_server, "erin")
+    erin.create("erased")
+    erin.upload("erased", [[[float(DELETED_MARK)] * 3, [float(DELETED_MARK)] * 2]] * 50)
+    pattern = DELETED_MARK.tobytes() * 2
+    assert any(pattern in path.read_bytes() for path in data_files(own_server))
+    erin.ok("/public/delete_sgt_model", name="erased", app_name="app")
+    # The server keeps running: the bytes must not wait for a shutdown to disappear.
+    leftovers = [path.name for path in data_files(own_server) if pattern in path.read_bytes()]
+    assert leftovers == [], "samples of a deleted model are still on disk"
 
 
 def test_a_restarted_server_keeps_training_where_it_stopped(own_server: SgtServer) -> None:
