@@ -341,12 +341,20 @@ def print_table(rows: list[dict[str, object]]) -> None:
 
 
 def git_commit() -> str:
+    """HEAD's short hash, marked "+dirty" when the model code or this bench has local changes."""
     try:
-        return subprocess.run(
+        head = subprocess.run(
             ["git", "rev-parse", "--short", "HEAD"], capture_output=True, text=True, check=True
+        ).stdout.strip()
+        changes = subprocess.run(
+            ["git", "status", "--porcelain", "--", "src/sgt/ml", "bench/quality.py"],
+            capture_output=True,
+            text=True,
+            check=True,
         ).stdout.strip()
     except (OSError, subprocess.CalledProcessError):
         return "unknown"
+    return f"{head}+dirty" if changes else head
 
 
 def main() -> None:

@@ -134,14 +134,17 @@ def test_same_seed_gives_same_weights(name: str) -> None:
     assert checkpoints[0][1] == checkpoints[1][1]
 
 
-def first_and_resumed(name: str, first_steps: int) -> tuple[Predictor, TrainingRun, TrainingRun]:
-    """A predictor trained on 200 rows, a run resuming from it on 240, and a fresh run on 240."""
+def first_and_resumed(
+    name: str, first_steps: int, rows: int = 240
+) -> tuple[Predictor, TrainingRun, TrainingRun]:
+    """A predictor trained on 5/6 of the rows, a run resuming from it on all, and a fresh run."""
     model_type = get_model_type(name)
     shape = ModelShape(3, 2)
-    inputs, targets = smooth_data(240, seed=12)
+    inputs, targets = smooth_data(rows, seed=12)
+    known = rows * 5 // 6
     first = train_to_convergence(
         model_type.start_training(
-            shape, inputs[:200], targets[:200], start=None, seed=13, device="cpu"
+            shape, inputs[:known], targets[:known], start=None, seed=13, device="cpu"
         ),
         max_steps=first_steps,
     )
@@ -169,7 +172,7 @@ def test_resumed_mlp_continues_from_its_weights() -> None:
 
 @pytest.mark.parametrize("name", ["gp", "std"])
 def test_resumed_run_converges_sooner(name: str) -> None:
-    _, resumed, fresh = first_and_resumed(name, first_steps=5000)
+    _, resumed, fresh = first_and_resumed(name, first_steps=5000, rows=72)
     steps = []
     for run in (resumed, fresh):
         for count in range(1, 5000):
