@@ -109,7 +109,8 @@ def clear_samples_state(
 def claimable(now: datetime) -> ColumnElement[bool]:
     """Rows a trainer may claim at `now`: queued (and not backing off), or leased and expired."""
     return or_(
-        (TrainingRow.state == TrainingState.QUEUED) & (TrainingRow.queued_at <= now),
+        (TrainingRow.state == TrainingState.QUEUED)
+        & (TrainingRow.queued_at.is_(None) | (TrainingRow.queued_at <= now)),
         (TrainingRow.state == TrainingState.TRAINING) & (TrainingRow.lease_expires_at < now),
     )
 
@@ -167,7 +168,9 @@ def seconds_until_claimable(session: Session, *, now: datetime) -> float | None:
     a back-off ends): 0 when one is claimable now, None when nothing is queued or leased."""
     moments = session.execute(
         select(
-            func.min(TrainingRow.queued_at).filter(TrainingRow.state == TrainingState.QUEUED),
+            func.min(func.coalesce(TrainingRow.queued_at, now)).filter(
+                TrainingRow.state == TrainingState.QUEUED
+            ),
             func.min(TrainingRow.lease_expires_at).filter(
                 TrainingRow.state == TrainingState.TRAINING
             ),
