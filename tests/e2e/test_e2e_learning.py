@@ -1,9 +1,11 @@
 """Learning end to end through `sgt.client`: upload a few hundred samples of a smooth 3 -> 2
-function, wait (polling, with a deadline) for convergence, predict held-out inputs."""
+function, wait (polling, with a deadline) for convergence, predict held-out inputs; upload
+more and training resumes by itself."""
 
 from __future__ import annotations
 
 import time
+from typing import Any
 
 import numpy as np
 import pytest
@@ -17,6 +19,16 @@ pytestmark = [pytest.mark.e2e, pytest.mark.slow]
 CONVERGENCE_DEADLINE_SECONDS = 120.0
 
 
+def wait_until_converged(client: Client, began: float) -> dict[str, Any]:
+    status = client.train_status("smooth", "learn")
+    while status["state"] != "converged":
+        elapsed = time.monotonic() - began
+        assert elapsed < CONVERGENCE_DEADLINE_SECONDS, f"not converged: {status}"
+        time.sleep(0.25)  # polling interval of a condition with a deadline
+        status = client.train_status("smooth", "learn")
+    return status
+
+
 def test_a_smooth_function_is_learned(server: SgtServer, alice: Session) -> None:
     log_start = len(server.log)
     client = Client(server.base_url, alice.secret_id, alice.secret_key, chunk_rows=128)
@@ -28,12 +40,7 @@ def test_a_smooth_function_is_learned(server: SgtServer, alice: Session) -> None
 
     began = time.monotonic()
     client.upload_train_data("smooth", "learn", inputs=train_x, labels=train_y)
-    status = client.train_status("smooth", "learn")
-    while status["state"] != "converged":
-        elapsed = time.monotonic() - began
-        assert elapsed < CONVERGENCE_DEADLINE_SECONDS, f"not converged: {status}"
-        time.sleep(0.25)  # polling interval of a condition with a deadline
-        status = client.train_status("smooth", "learn")
+    status = wait_until_converged(client, began)
     seconds = time.monotonic() - began
 
     predictions = np.array(client.run("smooth", "learn", test_x))
@@ -47,6 +54,15 @@ def test_a_smooth_function_is_learned(server: SgtServer, alice: Session) -> None
     assert status["sample_count"] == 300
     assert status["loss_history"], "the run reported its losses"
     assert np.array(client.run("smooth", "learn", test_x)).tolist() == predictions.tolist()
+
+    # More data resumes training, from the current weights, with no other request.
+    more_x, more_y = make_samples(100, seed=7)
+    client.upload_train_data("smooth", "learn", inputs=more_x, labels=more_y)
+    assert client.train_status("smooth", "learn")["state"] in {"queued", "training"}
+    resumed = wait_until_converged(client, time.monotonic())
+    assert (resumed["sample_count"], resumed["trained_sample_count"]) == (400, 400)
+    assert resumed["steps"] > status["steps"], "steps accumulate across runs"
+    assert r_squared(test_y, np.array(client.run("smooth", "learn", test_x))) > 0.95
 
     log = server.log[log_start:].splitlines()
     failures = [line for line in log if "sgt.worker" in line and "failed" in line]
