@@ -81,19 +81,27 @@ class SgtServer:
         return f"http://127.0.0.1:{self.port}"
 
     def start(self) -> None:
-        self.port = free_port()
         env = clean_environment(SGT_DATA_DIR=str(self.data_dir), **FAST_TIMINGS, **self.extra_env)
         if self.system_key is not None:
             env["SGT_SYSTEM_KEY"] = self.system_key
-        with self.log_path.open("ab") as log:
-            self.process = subprocess.Popen(
-                [sys.executable, "-m", "sgt", "serve", "--port", str(self.port)],
-                env=env,
-                cwd=self.data_dir.parent,  # no ./sgt.env or ./.env of the repository
-                stdout=log,
-                stderr=subprocess.STDOUT,
-            )
-        self._wait_until_healthy()
+        for attempt in range(3):
+            # The free port may be taken by another process before the server binds it.
+            self.port = free_port()
+            log_start = len(self.log)
+            with self.log_path.open("ab") as log:
+                self.process = subprocess.Popen(
+                    [sys.executable, "-m", "sgt", "serve", "--port", str(self.port)],
+                    env=env,
+                    cwd=self.data_dir.parent,  # no ./sgt.env or ./.env of the repository
+                    stdout=log,
+                    stderr=subprocess.STDOUT,
+                )
+            try:
+                self._wait_until_healthy()
+                break
+            except RuntimeError:
+                if attempt == 2 or "address already in use" not in self.log[log_start:]:
+                    raise
         if self.system_key is None:
             self.system_key = self.generated_key_path.read_text().strip()
 
@@ -106,7 +114,8 @@ class SgtServer:
         assert self.process is not None
         while time.monotonic() < deadline:
             if self.process.poll() is not None:
-                raise RuntimeError(f"sgt serve exited with {self.process.returncode}:\n{self.log}")
+                code, self.process = self.process.returncode, None
+                raise RuntimeError(f"sgt serve exited with {code}:\n{self.log}")
             try:
                 if self.http.get(self.base_url + "/healthz", timeout=1.0).status_code == 200:
                     return
