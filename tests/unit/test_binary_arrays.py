@@ -105,3 +105,17 @@ def test_response_format_defaults_to_json() -> None:
         decode_body(
             body("[[1.0]]", ', "response_format": "xml"'), RunModelRequest, max_text_chars=9
         )
+
+
+def test_decoding_a_large_body_leaves_the_collector_as_it_was() -> None:
+    import gc
+
+    rows = ",".join(["[" + ",".join(["0.5"] * 64) + "]"] * 8000)
+    large = body(f"[{rows}]")
+    assert len(large) > 1 << 20
+    assert gc.isenabled()
+    assert len(decode_body(large, RunModelRequest, max_text_chars=256).data) == 8000
+    assert gc.isenabled()
+    with pytest.raises(InvalidSamples):
+        decode_body(large.replace(b"0.5]", b'"x"]', 1), RunModelRequest, max_text_chars=256)
+    assert gc.isenabled()

@@ -2,8 +2,12 @@
 
 from __future__ import annotations
 
+import gc
 import json
 import re
+import threading
+from collections.abc import Iterator
+from contextlib import contextmanager
 from typing import Any, TypeVar
 
 import msgspec
@@ -14,6 +18,7 @@ from sgt.errors import InvalidRequest, InvalidSamples
 T = TypeVar("T", bound=msgspec.Struct)
 
 SAMPLE_FIELDS = ("data", "train_data")
+PAUSE_GC_BYTES = 1 << 20
 _LOCATION = re.compile(r"^(?P<what>.*?)(?: - at `\$(?P<path>[^`]*)`)?$")
 
 
@@ -51,13 +56,50 @@ def decode_body(body: bytes | bytearray, request_type: type[T], *, max_text_char
     if not body or body.isspace():  # not strip(): that would copy a 50 MB body
         body = b"{}"
     try:
-        decoded = msgspec.json.decode(body, type=request_type)
+        with _collector_paused(len(body) >= PAUSE_GC_BYTES):
+            decoded = msgspec.json.decode(body, type=request_type)
     except msgspec.ValidationError as error:
         raise _from_validation_error(error) from None
     except msgspec.DecodeError:
         decoded = _decode_with_constants(body, request_type)
     _check_text_lengths(decoded, max_text_chars)
     return decoded
+
+
+class _CollectorPause:
+    """Pauses Python's cyclic garbage collector while any large body is being decoded.
+
+    Decoding 20,000 rows creates 20,000 lists, which triggers dozens of collections that each
+    walk the young lists and, now and then, the whole heap: a third of the decoding time.
+    Nothing decoded is garbage yet, so those collections find nothing. Counted, so that
+    concurrent decodes re-enable collection only when the last one ends.
+    """
+
+    def __init__(self) -> None:
+        self._active = 0
+        self._restore = False
+        self._lock = threading.Lock()
+
+    @contextmanager
+    def __call__(self, pause: bool) -> Iterator[None]:
+        if not pause:
+            yield
+            return
+        with self._lock:
+            self._active += 1
+            if self._active == 1:
+                self._restore = gc.isenabled()
+                gc.disable()
+        try:
+            yield
+        finally:
+            with self._lock:
+                self._active -= 1
+                if self._active == 0 and self._restore:
+                    gc.enable()
+
+
+_collector_paused = _CollectorPause()
 
 
 def _decode_with_constants(body: bytes | bytearray, request_type: type[T]) -> T:
