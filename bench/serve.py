@@ -69,7 +69,9 @@ def main() -> None:
     args = parse_args()
     torch.set_num_threads(1)
     rng = np.random.default_rng(args.seed)
-    server = Server.start(dict(item.split("=", 1) for item in args.server_env))
+    server = Server.start(
+        dict(item.split("=", 1) for item in args.server_env), trainer_nice=args.trainer_nice
+    )
     results: dict[str, Any] = {"settings": vars(args), "commit": _commit(), "load": _loadavg()}
     rows: list[dict[str, Any]] = []
     try:
@@ -104,6 +106,13 @@ def parse_args() -> argparse.Namespace:
     parser.add_argument("--skip-training", action="store_true", help="no while-training case")
     parser.add_argument("--no-binary", action="store_true", help="JSON only (servers without it)")
     parser.add_argument("--seed", type=int, default=1)
+    parser.add_argument(
+        "--trainer-nice",
+        type=int,
+        default=None,
+        metavar="N",
+        help="experiment: no embedded trainer; `sgt worker` beside it at niceness N, 1 thread",
+    )
     parser.add_argument(
         "--server-env",
         action="append",
