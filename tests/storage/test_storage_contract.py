@@ -18,6 +18,7 @@ import pytest
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
+from sgt import errors
 from sgt.domain.models import ModelSpec
 from sgt.domain.training import TrainingState
 from sgt.errors import ModelNameTaken
@@ -378,3 +379,26 @@ def test_model_rows_store_no_timezone(db: Database) -> None:
     with db.read() as session:
         row = session.get_one(ModelRow, model_id)
         assert row.created_at.tzinfo is None, session_dialect(session)
+
+
+@pytest.mark.postgres
+def test_an_upload_racing_a_delete_is_model_not_found(pg_databases: object) -> None:
+    """READ COMMITTED: the delete commits between the upload's read and its write (SQLite's
+    single writer makes this interleaving impossible)."""
+    with pg_databases.fresh() as url:  # type: ignore[attr-defined]
+        db = Database(url)
+        try:
+            model_id = add_model(db, add_user(db))
+            with pytest.raises(errors.ModelNotFound), db.write() as uploading:
+                assert uploading.get(ModelRow, model_id) is not None
+                with db.write() as deleting:
+                    models.delete_model(deleting, model_id)
+                samples.append_samples(
+                    uploading,
+                    model_id=model_id,
+                    inputs=np.zeros((1, 3), np.float32),
+                    targets=np.zeros((1, 2), np.float32),
+                    now=db.now(uploading),
+                )
+        finally:
+            db.dispose()

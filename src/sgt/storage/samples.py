@@ -8,7 +8,8 @@ import numpy as np
 from sqlalchemy import delete, func, select
 from sqlalchemy.orm import Session
 
-from sgt.storage.tables import SampleBatchRow
+from sgt.errors import ModelNotFound
+from sgt.storage.tables import ModelRow, SampleBatchRow
 
 FLOAT32_LE = np.dtype("<f4")
 
@@ -16,7 +17,13 @@ FLOAT32_LE = np.dtype("<f4")
 def append_samples(
     session: Session, *, model_id: int, inputs: np.ndarray, targets: np.ndarray, now: datetime
 ) -> None:
-    """Add one batch of (n, in_size) inputs and (n, out_size) targets to the model's set."""
+    """Add one batch of (n, in_size) inputs and (n, out_size) targets to the model's set.
+
+    Raises ModelNotFound when the model is gone: on PostgreSQL a delete may commit between the
+    caller's read of the model and this write; the lock waits for it and then sees it.
+    """
+    if not _lock_model(session, model_id):
+        raise ModelNotFound("the model was deleted meanwhile")
     session.add(
         SampleBatchRow(
             model_id=model_id,
@@ -26,6 +33,16 @@ def append_samples(
             created_at=now,
         )
     )
+
+
+def _lock_model(session: Session, model_id: int) -> bool:
+    """FOR KEY SHARE on the model row: a concurrent delete finishes first, nothing else waits."""
+    found = session.execute(
+        select(ModelRow.id)
+        .where(ModelRow.id == model_id)
+        .with_for_update(read=True, key_share=True)
+    ).scalar_one_or_none()
+    return found is not None
 
 
 def load_samples(

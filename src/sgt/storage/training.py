@@ -30,6 +30,7 @@ from sqlalchemy import ColumnElement, func, or_, select, update
 from sqlalchemy.orm import Session
 
 from sgt.domain.training import TrainingState, TrainingStatus, append_loss
+from sgt.errors import ModelNotFound
 from sgt.storage.checkpoints import write_checkpoint
 from sgt.storage.engine import database_now
 from sgt.storage.notify import announce_work
@@ -299,9 +300,12 @@ def read_status(session: Session, model_id: int) -> TrainingStatus:
 
 
 def _locked_row(session: Session, model_id: int) -> TrainingRow:
-    return session.execute(
+    row = session.execute(
         select(TrainingRow).where(TrainingRow.model_id == model_id).with_for_update()
-    ).scalar_one()
+    ).scalar_one_or_none()
+    if row is None:  # PostgreSQL: deleted by a transaction that committed after our first read
+        raise ModelNotFound("the model was deleted meanwhile")
+    return row
 
 
 def _held_row(session: Session, *, claim: Claim, worker: str) -> TrainingRow | None:
