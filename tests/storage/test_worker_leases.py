@@ -59,6 +59,7 @@ class CountingType(base.ModelType):
     name = FAKE_TYPE
     description = "test double"
     steps_to_converge = 20
+    start_seconds = 0.0
 
     def parameter_count(self, shape: ModelShape) -> int:
         return 1
@@ -80,6 +81,7 @@ class CountingType(base.ModelType):
         device: str,
     ) -> TrainingRun:
         level = start.level if isinstance(start, CountingPredictor) else 0.0
+        time.sleep(self.start_seconds)  # stands for a slow set-up (big data, kernel matrices)
         return CountingRun(level, self.steps_to_converge)
 
 
@@ -201,6 +203,23 @@ def test_a_trainer_that_lost_its_lease_never_overwrites_newer_weights(
         history = leases.lease_history(session)
     assert [lease.worker for lease in history] == ["slow", "fast"]
     assert leases.overlapping_leases(history) == []
+
+
+def test_the_lease_outlives_a_start_slower_than_the_lease(
+    db: Database, fake_type: CountingType, in_thread: Callable[..., threading.Thread]
+) -> None:
+    fake_type.start_seconds = 1.5
+    model_id = fake_model(db)
+    upload(db, model_id)
+    worker = Worker(db, timings=timings(lease_seconds=0.5, heartbeat_seconds=0.1), name="w1")
+    thread = in_thread(worker.train_next)
+    wait_until(lambda: state_of(db, model_id) is TrainingState.TRAINING, seconds=5)
+    while thread.is_alive():  # every look during the slow start and the run finds it held
+        assert claim(db, "w2") is None
+        time.sleep(0.05)
+    assert state_of(db, model_id) is TrainingState.CONVERGED
+    with db.read() as session:
+        assert [lease.worker for lease in leases.lease_history(session)] == ["w1"]
 
 
 def test_a_dead_trainers_model_is_resumed_once_its_lease_expires(

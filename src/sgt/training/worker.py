@@ -21,6 +21,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from sgt.config import Settings
+from sgt.errors import StorageError
 from sgt.ml.base import (
     ModelShape,
     ModelType,
@@ -136,14 +137,15 @@ class Worker:
             return False
         log.info("training model %s (%s)", claim.model_id, claim.model_type)
         try:
-            self._train(claim)
+            with _LeaseKeeper(self, claim) as keeper:
+                self._train(claim, keeper)
         except Exception:
             retry = max(FAILED_RUN_RETRY_SECONDS, self.timings.lease_seconds)
             log.exception("training model %s failed; retrying it in %.0f s", claim.model_id, retry)
             self._release(claim, retry_after_seconds=retry)
         return True
 
-    def _train(self, claim: queue.Claim) -> None:
+    def _train(self, claim: queue.Claim, keeper: _LeaseKeeper) -> None:
         loaded = self._load(claim)
         if loaded is None:
             return
@@ -159,7 +161,7 @@ class Worker:
             seed=claim.seed,
             device=self.device,
         )
-        hooks = _LeaseHooks(self, claim, model_type.name, len(inputs), data_version)
+        hooks = _LeaseHooks(self, claim, model_type.name, len(inputs), data_version, keeper)
         result = drive_run(
             run,
             hooks,
@@ -252,7 +254,9 @@ class _LeaseHooks:
         model_type: str,
         sample_count: int,
         data_version: int,
+        keeper: _LeaseKeeper,
     ) -> None:
+        self.keeper = keeper
         self.worker = worker
         self.claim = claim
         self.model_type = model_type
@@ -309,7 +313,48 @@ class _LeaseHooks:
             )
 
     def should_stop(self) -> bool:
-        return self.worker.is_stopping
+        return self.worker.is_stopping or self.keeper.is_lost
+
+
+class _LeaseKeeper:
+    """Renews the lease from a thread for as long as a model is loaded and trained, so that a
+    slow load, a slow start or one long step never lets it lapse. The run's own heartbeat still
+    reports progress and new data; a renewal that finds the lease gone ends the run."""
+
+    def __init__(self, worker: Worker, claim: queue.Claim) -> None:
+        self.worker = worker
+        self.claim = claim
+        self.is_lost = False
+        self._done = threading.Event()
+        self._thread = threading.Thread(
+            target=self._keep, name=f"lease-{claim.model_id}", daemon=True
+        )
+
+    def __enter__(self) -> _LeaseKeeper:
+        self._thread.start()
+        return self
+
+    def __exit__(self, *_: object) -> None:
+        self._done.set()
+        self._thread.join()
+
+    def _keep(self) -> None:
+        db, timings = self.worker.db, self.worker.timings
+        while not self._done.wait(timings.heartbeat_seconds):
+            try:
+                with db.write() as session:
+                    current = queue.renew_lease(
+                        session,
+                        claim=self.claim,
+                        worker=self.worker.name,
+                        now=db.now(session),
+                        lease_seconds=timings.lease_seconds,
+                    )
+            except StorageError:
+                continue  # the database is away: the run's own writes will tell
+            if current is None:
+                self.is_lost = True
+                return
 
 
 def run_worker(settings: Settings) -> None:
