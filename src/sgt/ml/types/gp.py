@@ -43,7 +43,7 @@ _KERNEL_CHUNK_ENTRIES = 4_000_000
 
 @dataclass(frozen=True)
 class GpConfig:
-    max_rows: int = 3000  # rows the GP conditions on (a deterministic subset beyond)
+    max_rows: int = 1500  # rows the GP conditions on (a random subset beyond)
     max_fit_rows: int = 500  # rows whose likelihood chooses the hyper-parameters
     max_iterations: int = 150  # L-BFGS iterations per starting point
     work_per_step: float = 5e7  # rough flops one step may spend
@@ -306,7 +306,7 @@ class GpRun(TrainingRun):
             [self._vector],
             lr=1.0,
             max_iter=self._iterations_per_step,
-            max_eval=self._iterations_per_step * 2 + 4,
+            max_eval=self._iterations_per_step + 2,
             history_size=20,
             line_search_fn="strong_wolfe",
             tolerance_change=1e-9,
@@ -392,7 +392,7 @@ class GpModelType(ModelType):
         "hyper-parameters by maximum marginal likelihood. The most accurate choice for smooth "
         "functions with up to a few hundred or a thousand rows; irrelevant inputs get long length "
         "scales and are ignored. Training costs grow with the cube of the row count (at most "
-        "3000 rows are used) and so does the checkpoint, which stores them; prefer `std` or `mlp` "
+        "1500 rows are used) and so does the checkpoint, which stores them; prefer `std` or `mlp` "
         "for more data."
     )
 

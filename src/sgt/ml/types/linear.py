@@ -4,6 +4,8 @@ leave-one-out error. Also the linear candidate of `std`. Imports torch, numpy an
 
 from __future__ import annotations
 
+import math
+
 import numpy as np
 import torch
 
@@ -21,6 +23,10 @@ from sgt.ml.types.standardiser import Standardiser
 KIND = "linear"
 # Ridge penalties tried, relative to the row count (so the choice does not drift with n).
 _PENALTIES = np.logspace(-6, 2, 33)
+# Leave-one-out errors are measured on at most this many rows (the fit itself uses all).
+_MAX_PROBE_ROWS = 4000
+# Rows added to the normal equations per step.
+_CHUNK_ROWS = 8192
 
 
 class LinearPredictor(Predictor):
@@ -57,40 +63,65 @@ def load_linear_payload(
     )
 
 
-def fit_ridge(inputs: np.ndarray, targets: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """Raw-unit (weight, bias) of the ridge fit whose penalty has the lowest leave-one-out error,
-    and its leave-one-out residuals (rows, outputs) on standardised targets."""
-    x_mean, x_scale = _moments(inputs)
-    y_mean, y_scale = _moments(targets)
-    x = (inputs.astype(np.float64) - x_mean) / x_scale
-    y = (targets.astype(np.float64) - y_mean) / y_scale
-    rows = len(x)
-    eigenvalues, eigenvectors = np.linalg.eigh(x.T @ x)
-    eigenvalues = np.clip(eigenvalues, 0.0, None)
-    projected = x @ eigenvectors  # (n, d)
-    along = eigenvectors.T @ (x.T @ y)  # (d, out)
-    best_error, best_coefficients = np.inf, np.zeros((x.shape[1], y.shape[1]))
-    best_residuals = np.zeros_like(y)
-    for penalty in _PENALTIES * max(rows, 1):
-        shrink = 1.0 / (eigenvalues + penalty)
-        coefficients = eigenvectors @ (along * shrink[:, None])
-        leverage = (projected**2) @ shrink
-        residuals = (y - x @ coefficients) / np.clip(1.0 - leverage, 1e-6, None)[:, None]
-        error = float((residuals**2).mean()) if rows else 0.0
-        if error < best_error:
-            best_error, best_coefficients, best_residuals = error, coefficients, residuals
-    weight = best_coefficients / x_scale[:, None] * y_scale[None, :]
-    bias = y_mean - x_mean @ weight
-    return weight, bias, best_residuals
+class RidgeFit:
+    """Accumulates X'X and X'Y over row chunks (so each step stays short), then picks the penalty
+    with the lowest exact leave-one-out error on (at most 4000 of) the rows."""
 
+    def __init__(self, inputs: np.ndarray, targets: np.ndarray, *, seed: int) -> None:
+        # torch rather than numpy: numpy's own BLAS threads fight torch's on a busy machine.
+        self.x_scaler = Standardiser.fit(inputs, device="cpu")
+        self.y_scaler = Standardiser.fit(targets, device="cpu")
+        self._inputs, self._targets = inputs, targets
+        self.probe = np.arange(len(inputs))
+        if len(inputs) > _MAX_PROBE_ROWS:
+            order = np.random.default_rng(seed).permutation(len(inputs))
+            self.probe = np.sort(order[:_MAX_PROBE_ROWS])
+        width, outputs = inputs.shape[1], targets.shape[1]
+        self._gram = torch.zeros(width, width, dtype=torch.float64)
+        self._cross = torch.zeros(width, outputs, dtype=torch.float64)
+        self._done_rows = 0
 
-def _moments(values: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    scaler = Standardiser.fit(values, device="cpu")
-    return scaler.mean.double().numpy(), scaler.scale.double().numpy()
+    def _standardised(self, rows: np.ndarray | slice) -> tuple[torch.Tensor, torch.Tensor]:
+        x = self.x_scaler.apply(torch.as_tensor(self._inputs[rows])).double()
+        y = self.y_scaler.apply(torch.as_tensor(self._targets[rows])).double()
+        return x, y
+
+    def accumulate(self) -> bool:
+        """Add the next chunk of rows; True once every row is in."""
+        end = min(len(self._inputs), self._done_rows + _CHUNK_ROWS)
+        x, y = self._standardised(slice(self._done_rows, end))
+        self._gram += x.T @ x
+        self._cross += x.T @ y
+        self._done_rows = end
+        return end >= len(self._inputs)
+
+    def solve(self) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """Raw-unit (weight, bias) and the probe rows' leave-one-out residuals (standardised)."""
+        eigenvalues, eigenvectors = torch.linalg.eigh(self._gram)
+        eigenvalues = eigenvalues.clamp_min(0.0)
+        x_probe, y_probe = self._standardised(self.probe)
+        projected = x_probe @ eigenvectors
+        along = eigenvectors.T @ self._cross
+        best_error, best_penalty = math.inf, 0.0
+        best_residuals = torch.zeros_like(y_probe)
+        for penalty in _PENALTIES * max(len(self._inputs), 1):
+            shrink = 1.0 / (eigenvalues + penalty)
+            leverage = projected.square() @ shrink
+            fitted = projected @ (along * shrink.unsqueeze(1))
+            residuals = (y_probe - fitted) / (1.0 - leverage).clamp_min(1e-6).unsqueeze(1)
+            error = float(residuals.square().mean()) if len(self.probe) else 0.0
+            if error < best_error:
+                best_error, best_penalty, best_residuals = error, float(penalty), residuals
+        coefficients = eigenvectors @ (along / (eigenvalues + best_penalty).unsqueeze(1))
+        weight = (
+            coefficients / self.x_scaler.scale.double().unsqueeze(1) * self.y_scaler.scale.double()
+        )
+        bias = self.y_scaler.mean.double() - self.x_scaler.mean.double() @ weight
+        return weight.numpy(), bias.numpy(), best_residuals.numpy()
 
 
 class LinearRun(TrainingRun):
-    """Closed form: the single step fits, reports the leave-one-out error and converges."""
+    """Closed form: steps accumulate the normal equations, the last one solves and converges."""
 
     def __init__(
         self,
@@ -99,40 +130,47 @@ class LinearRun(TrainingRun):
         inputs: np.ndarray,
         targets: np.ndarray,
         start: Predictor | None,
+        seed: int,
         device: str,
     ) -> None:
         self.shape = shape
         self.device = device
-        self._inputs, self._targets = inputs, targets
-        # Answered until the first step, so that resuming never loses the current weights.
+        self._fit = RidgeFit(inputs, targets, seed=seed)
+        # Answered until the fit is done, so that resuming never loses the current weights.
         self._start = start
         self._best: LinearPredictor | None = None
         self.best_val_loss: float | None = None
         self._residuals: np.ndarray | None = None
+        self._steps = 0
 
     def step(self) -> TrainingProgress:
-        has_improved = self._best is None
+        has_improved = False
         if self._best is None:
-            weight, bias, self._residuals = fit_ridge(self._inputs, self._targets)
-            self.best_val_loss = float(np.mean(self._residuals**2)) if len(self._residuals) else 0.0
-            self._best = LinearPredictor(
-                shape=self.shape,
-                weight=torch.as_tensor(weight, dtype=torch.float32, device=self.device),
-                bias=torch.as_tensor(bias, dtype=torch.float32, device=self.device),
-            )
+            self._steps += 1
+            if self._fit.accumulate():
+                weight, bias, self._residuals = self._fit.solve()
+                self.best_val_loss = (
+                    float(np.mean(self._residuals**2)) if self._residuals.size else 0.0
+                )
+                self._best = LinearPredictor(
+                    shape=self.shape,
+                    weight=torch.as_tensor(weight, dtype=torch.float32, device=self.device),
+                    bias=torch.as_tensor(bias, dtype=torch.float32, device=self.device),
+                )
+                has_improved = True
         return TrainingProgress(
-            steps=1,
+            steps=self._steps,
             train_loss=self.best_val_loss or 0.0,
             val_loss=self.best_val_loss,
             has_improved=has_improved,
-            is_converged=True,
+            is_converged=self._best is not None,
         )
 
     def validation_residuals(self) -> tuple[np.ndarray, np.ndarray] | None:
         """(row indices, leave-one-out residuals on standardised targets) once fitted."""
         if self._residuals is None:
             return None
-        return np.arange(len(self._residuals)), self._residuals
+        return self._fit.probe, self._residuals
 
     def best(self) -> Predictor:
         if self._best is not None:
@@ -176,7 +214,9 @@ class LinearModelType(ModelType):
         device: str,
     ) -> LinearRun:
         # Closed form: nothing to resume from, the fit on all rows is exact.
-        return LinearRun(shape=shape, inputs=inputs, targets=targets, start=start, device=device)
+        return LinearRun(
+            shape=shape, inputs=inputs, targets=targets, start=start, seed=seed, device=device
+        )
 
 
 LINEAR = LinearModelType()
