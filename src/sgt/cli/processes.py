@@ -35,6 +35,10 @@ def serve_forever(settings: Settings) -> None:
     ctx.close()
     os.environ.update(settings_to_environment(settings))
     trainer = start_trainer_process() if settings.embedded_trainer else None
+    # uvicorn re-raises the signal that stopped it once it has shut down; with the default
+    # handler that would kill this process before the trainer below is stopped and waited for.
+    for signum in (signal.SIGTERM, signal.SIGINT):
+        signal.signal(signum, lambda *_: None)
     try:
         uvicorn.run(
             "sgt.api.app:create_app_from_environment",

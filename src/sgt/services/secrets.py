@@ -13,6 +13,7 @@ import hmac
 import logging
 import os
 import secrets
+import sys
 import threading
 from collections import OrderedDict
 from pathlib import Path
@@ -98,6 +99,7 @@ def resolve_system_key(configured: str | None, data_dir: Path) -> str:
     log.warning("no system key configured: generated one into %s (owner-only)", path)
     print(
         f"SGT: generated a system key into {path} (set SGT_SYSTEM_KEY to choose your own)",
+        file=sys.stderr,
         flush=True,
     )
     return key

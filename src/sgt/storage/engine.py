@@ -139,10 +139,17 @@ class Database:
         return True
 
     def reclaim_space(self) -> None:
-        """Give freed pages back to the file system (SQLite); a no-op elsewhere."""
+        """Give freed pages back to the file system (SQLite); a no-op elsewhere.
+
+        secure_delete zeroes freed pages in the main file, but the write-ahead log still holds
+        the frames the deleted rows were written in until a checkpoint copies them back:
+        truncating the log after the vacuum leaves no byte of them in any file.
+        """
         if self.is_sqlite:
             with self.engine.begin() as connection:
                 connection.exec_driver_sql("PRAGMA incremental_vacuum")
+            with self.engine.connect() as connection:
+                connection.exec_driver_sql("PRAGMA wal_checkpoint(TRUNCATE)")
 
     def dispose(self) -> None:
         self.engine.dispose()
