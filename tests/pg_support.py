@@ -31,9 +31,14 @@ DEFAULT_SERVER_URL = "postgresql+psycopg://postgres@127.0.0.1:5432/postgres"
 NAME_PATTERN = re.compile(r"^sgt_test_(\d+)_[0-9a-f]+_")
 
 
+# Read once at import: the root conftest removes every SGT_* variable before each test runs.
+_SERVER_URL = os.environ.get("SGT_TEST_PG_URL") or DEFAULT_SERVER_URL
+_E2E_CHOICE = os.environ.get("SGT_TEST_DATABASE_URL") or os.environ.get("SGT_E2E_BACKEND") or ""
+
+
 def server_url() -> str:
     """SQLAlchemy URL of the maintenance database of the test server."""
-    return os.environ.get("SGT_TEST_PG_URL", DEFAULT_SERVER_URL)
+    return _SERVER_URL
 
 
 def database_url(name: str) -> str:
@@ -126,5 +131,4 @@ class PostgresDatabases:
 
 def wants_postgres_e2e() -> bool:
     """True when the e2e suite should run its server on PostgreSQL."""
-    choice = os.environ.get("SGT_TEST_DATABASE_URL", "") or os.environ.get("SGT_E2E_BACKEND", "")
-    return choice.lower() in {"postgres", "postgresql", "pg"}
+    return _E2E_CHOICE.lower() in {"postgres", "postgresql", "pg"}
