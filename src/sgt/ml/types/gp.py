@@ -219,7 +219,7 @@ def starting_points(
 ) -> list[tuple[str, torch.Tensor]]:
     """(family, hyper-parameter vector) pairs to optimise from: the start's when resuming, else a
     small spread per family."""
-    if isinstance(start, GpPredictor) and start.shape.in_size == in_size:
+    if isinstance(start, GpPredictor) and start.shape.in_size == in_size and start.rows.shape[0]:
         # Re-express the start's hyper-parameters in the new standardisation.
         ratio = start.inputs_scaler.scale.to(_F64).cpu() / inputs_scaler.scale.to(_F64).cpu()
         target_ratio = (
@@ -277,7 +277,8 @@ class GpRun(TrainingRun):
         self._iterations = 0
         cubic = fit_count**3 / 3.0 + 2.0 * fit_count**2 * shape.in_size
         self._iterations_per_step = int(min(20, max(1, config.work_per_step / max(1.0, cubic))))
-        self._best: Predictor | None = start if isinstance(start, GpPredictor) else None
+        is_resumable = isinstance(start, GpPredictor) and start.shape == shape
+        self._best: Predictor | None = start if is_resumable else None
         self._best_likelihood = math.inf
         self.best_val_loss: float | None = None
         self._last_loss = math.inf

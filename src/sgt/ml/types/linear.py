@@ -137,7 +137,7 @@ class LinearRun(TrainingRun):
         self.device = device
         self._fit = RidgeFit(inputs, targets, seed=seed)
         # Answered until the fit is done, so that resuming never loses the current weights.
-        self._start = start
+        self._start = start if start is not None and _shape_of(start) == shape else None
         self._best: LinearPredictor | None = None
         self.best_val_loss: float | None = None
         self._residuals: np.ndarray | None = None
@@ -176,6 +176,11 @@ class LinearRun(TrainingRun):
         if self._best is not None:
             return self._best
         return self._start if self._start is not None else LINEAR.initial(self.shape, seed=0)
+
+
+def _shape_of(predictor: Predictor) -> ModelShape | None:
+    shape = getattr(predictor, "shape", None)
+    return shape if isinstance(shape, ModelShape) else None
 
 
 class LinearModelType(ModelType):

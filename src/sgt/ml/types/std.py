@@ -109,13 +109,18 @@ class StdRun(TrainingRun):
         )
         self._current = 0
         self._winner: Candidate | None = None
-        self._best: Predictor | None = start
+        # Until a candidate is validated the start's weights stand (if they fit this shape).
+        self._best: Predictor | None = start if getattr(start, "shape", None) == shape else None
         self._val_loss: float | None = None
         self._steps = 0
         self._train_loss = math.nan
 
     def _make_run(self, kind: str) -> CandidateRun:
-        warm = self._start if getattr(self._start, "kind", None) == kind else None
+        start = self._start
+        is_resumable = (
+            getattr(start, "kind", None) == kind and getattr(start, "shape", None) == self.shape
+        )
+        warm = start if is_resumable else None
         shape, inputs, targets, device = self.shape, self._inputs, self._targets, self._device
         if kind == gp.KIND:
             config = gp.GP.config

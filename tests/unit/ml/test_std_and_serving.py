@@ -1,0 +1,109 @@
+"""How `std` chooses and loads, and how predictors behave when served: large batches, threads."""
+
+from __future__ import annotations
+
+from concurrent.futures import ThreadPoolExecutor
+
+import numpy as np
+import pytest
+
+from sgt.ml.base import ModelShape, Predictor, TrainingRun, get_model_type
+from sgt.ml.types.checkpoints import CheckpointUnreadable
+from sgt.ml.types.std import beats, candidate_kinds
+
+
+def trained(name: str, rows: int = 80, seed: int = 0, max_steps: int = 400) -> Predictor:
+    rng = np.random.default_rng(seed)
+    inputs = rng.uniform(-1.0, 1.0, size=(rows, 2)).astype(np.float32)
+    targets = np.cos(2.0 * inputs[:, :1]) + inputs[:, 1:] ** 2
+    run: TrainingRun = get_model_type(name).start_training(
+        ModelShape(2, 1), inputs, targets.astype(np.float32), start=None, seed=seed, device="cpu"
+    )
+    for _ in range(max_steps):
+        if run.step().is_converged:
+            break
+    return run.best()
+
+
+@pytest.mark.parametrize("name", ["gp", "linear", "mlp"])
+def test_std_loads_every_kind_it_may_write(name: str) -> None:
+    predictor = trained(name, max_steps=5)
+    probe = np.linspace(-1.0, 1.0, 20, dtype=np.float32).reshape(10, 2)
+    loaded = get_model_type("std").load(predictor.to_bytes(), device="cpu")
+    assert np.array_equal(loaded.predict(probe), predictor.predict(probe))
+
+
+def test_a_type_refuses_another_types_checkpoint() -> None:
+    with pytest.raises(CheckpointUnreadable):
+        get_model_type("gp").load(trained("linear").to_bytes(), device="cpu")
+
+
+def test_candidates_depend_on_the_row_count() -> None:
+    assert candidate_kinds(5, None) == ["gp", "linear"]
+    assert candidate_kinds(500, None) == ["gp", "linear", "mlp"]
+    assert candidate_kinds(100_000, None) == ["linear", "mlp"]
+    assert candidate_kinds(500, get_model_type("mlp").initial(ModelShape(2, 1), seed=0))[0] == "mlp"
+
+
+def test_a_challenger_must_win_by_more_than_noise() -> None:
+    rows = np.arange(50)
+    rng = np.random.default_rng(1)
+    default = rng.normal(size=(50, 1))
+    slightly_better = default * 0.98 + rng.normal(scale=0.3, size=(50, 1))
+    clearly_better = default * 0.3
+    assert beats((rows, clearly_better), (rows, default)) > 0.0
+    assert beats((rows, slightly_better), (rows, default)) < 0.0
+    # Residuals on disjoint rows cannot be compared.
+    assert beats((rows + 100, clearly_better), (rows, default)) == -np.inf
+
+
+def test_std_keeps_the_gp_on_smooth_small_data() -> None:
+    run = get_model_type("std").start_training(
+        ModelShape(2, 1),
+        *_smooth(60),
+        start=None,
+        seed=2,
+        device="cpu",
+    )
+    while not run.step().is_converged:
+        pass
+    assert getattr(run.best(), "kind", None) == "gp"
+
+
+def _smooth(rows: int) -> tuple[np.ndarray, np.ndarray]:
+    rng = np.random.default_rng(rows)
+    inputs = rng.uniform(-1.0, 1.0, size=(rows, 2)).astype(np.float32)
+    return inputs, (np.sin(3.0 * inputs[:, :1]) * inputs[:, 1:]).astype(np.float32)
+
+
+@pytest.mark.parametrize("name", ["gp", "linear", "mlp"])
+def test_large_batches_match_small_ones(name: str) -> None:
+    predictor = trained(name, max_steps=20)
+    inputs = np.random.default_rng(3).uniform(-1.0, 1.0, size=(50_000, 2)).astype(np.float32)
+    whole = predictor.predict(inputs)
+    assert whole.shape == (50_000, 1) and whole.dtype == np.float32
+    np.testing.assert_allclose(whole[-7:], predictor.predict(inputs[-7:]), rtol=1e-5, atol=1e-5)
+
+
+@pytest.mark.parametrize("name", ["std", "gp", "mlp"])
+def test_concurrent_predictions_agree(name: str) -> None:
+    predictor = trained(name, max_steps=20)
+    inputs = np.random.default_rng(4).uniform(-1.0, 1.0, size=(2000, 2)).astype(np.float32)
+    expected = predictor.predict(inputs)
+    with ThreadPoolExecutor(max_workers=4) as pool:
+        results = list(pool.map(lambda _: predictor.predict(inputs), range(8)))
+    for result in results:
+        assert np.array_equal(result, expected)
+
+
+@pytest.mark.parametrize("name", ["std", "gp", "mlp", "linear"])
+def test_an_unusable_start_is_ignored(name: str) -> None:
+    # A start of another shape (or family) cannot be resumed from; training starts afresh.
+    other = get_model_type("linear").initial(ModelShape(5, 1), seed=0)
+    inputs, targets = _smooth(40)
+    run = get_model_type(name).start_training(
+        ModelShape(2, 1), inputs, targets, start=other, seed=0, device="cpu"
+    )
+    for _ in range(30):
+        run.step()
+    assert run.best().predict(inputs).shape == (40, 1)
