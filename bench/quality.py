@@ -253,7 +253,9 @@ def run_sgt_type(task: Task, name: str, budget_seconds: float, seed: int) -> dic
 
 def standardised(regressor: object) -> TransformedTargetRegressor:
     return TransformedTargetRegressor(
-        make_pipeline(StandardScaler(), regressor), transformer=StandardScaler()
+        make_pipeline(StandardScaler(), regressor),
+        transformer=StandardScaler(),
+        check_inverse=False,
     )
 
 
@@ -372,6 +374,8 @@ def main() -> None:
     args = parser.parse_args()
     budget = 10.0 if args.quick and args.budget == 60.0 else args.budget
     torch.set_num_threads(args.threads)
+    # Taken before training: the tree may change while the bench runs.
+    commit = git_commit()
     types = [name for name in args.types.split(",") if name]
     baselines = [name for name in args.baselines.split(",") if name]
     rows: list[dict[str, object]] = []
@@ -386,7 +390,7 @@ def main() -> None:
         )
     print_table(rows)
     report = {
-        "commit": git_commit(),
+        "commit": commit,
         "budget_seconds": budget,
         "threads": args.threads,
         "torch": torch.__version__,

@@ -34,7 +34,7 @@ class MlpConfig:
     width: int = 128
     depth: int = 3
     members: int = 1
-    learning_rate: float = 2e-3
+    learning_rate: float = 1e-3
     weight_decay: float = 1e-3
     updates_per_step: int = 20
     patience_steps: int = 15
