@@ -8,16 +8,36 @@ from pathlib import Path
 import pytest
 from e2e_server import Session, SgtServer, register_user
 
+from pg_support import PostgresDatabases
+
 E2E_SYSTEM_KEY = "e2e-system-key"
+# The whole black-box suite runs against the embedded default and against PostgreSQL.
+E2E_BACKENDS = ["sqlite", pytest.param("postgres", marks=pytest.mark.postgres)]
 
 
-@pytest.fixture(scope="session")
-def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[SgtServer]:
-    root: Path = tmp_path_factory.mktemp("e2e")
-    running = SgtServer(root / "data", system_key=E2E_SYSTEM_KEY)
+@pytest.fixture(scope="session", params=E2E_BACKENDS)
+def server(
+    request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory
+) -> Iterator[SgtServer]:
+    root: Path = tmp_path_factory.mktemp(f"e2e-{request.param}")
+    if request.param == "sqlite":
+        yield from _serve(root)
+        return
+    databases = PostgresDatabases()
+    try:
+        with databases.fresh() as url:
+            yield from _serve(root, SGT_DATABASE_URL=url)
+    finally:
+        databases.close()
+
+
+def _serve(root: Path, **extra_env: str) -> Iterator[SgtServer]:
+    running = SgtServer(root / "data", system_key=E2E_SYSTEM_KEY, **extra_env)
     running.start()
-    yield running
-    running.close()
+    try:
+        yield running
+    finally:
+        running.close()
 
 
 @pytest.fixture
