@@ -54,7 +54,12 @@ class Settings(BaseSettings):
         "cpu", description="Torch device for training and inference (alias: sgt_device)."
     )
     torch_threads: int = Field(
-        0, ge=0, le=256, description="Torch threads per process; 0 lets torch decide."
+        0,
+        ge=0,
+        le=256,
+        description="Torch threads: in `sgt worker`, torch's own threads (0: torch decides; the "
+        "embedded trainer of `sgt serve` uses 1); in the API, threads per large prediction "
+        "(0: one per CPU).",
     )
     log_level: str = Field("info", description="Log level: debug, info, warning, error.")
 

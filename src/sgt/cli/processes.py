@@ -34,7 +34,7 @@ def serve_forever(settings: Settings) -> None:
     settings = settings.model_copy(update={"system_key": ctx.system_key})
     ctx.close()
     os.environ.update(settings_to_environment(settings))
-    trainer = start_trainer_process() if settings.embedded_trainer else None
+    trainer = start_trainer_process(settings) if settings.embedded_trainer else None
     # uvicorn re-raises the signal that stopped it once it has shut down; with the default
     # handler that would kill this process before the trainer below is stopped and waited for.
     for signum in (signal.SIGTERM, signal.SIGINT):
@@ -57,10 +57,23 @@ def serve_forever(settings: Settings) -> None:
             stop_process(trainer)
 
 
-def start_trainer_process() -> subprocess.Popen[bytes]:
-    """`sgt worker` as a child that dies with this process."""
+EMBEDDED_TRAINER_NICENESS = 10
+
+
+def start_trainer_process(settings: Settings) -> subprocess.Popen[bytes]:
+    """`sgt worker` as a child that dies with this process.
+
+    It runs at a lower priority, and with one torch thread unless configured otherwise: beside
+    the API on a small machine, torch's spinning intra-op threads made training 14x slower
+    (bench/trainer.py) and cost inference its latency.
+    """
     log.info("starting the embedded trainer")
-    return subprocess.Popen([sys.executable, "-m", "sgt", "worker"], preexec_fn=_die_with_parent)  # noqa: PLW1509 - Linux only, no threads yet
+    environment = dict(os.environ)
+    if settings.torch_threads == 0:
+        environment["SGT_TORCH_THREADS"] = "1"
+    return subprocess.Popen(  # noqa: PLW1509 - Linux only, called before any thread starts
+        [sys.executable, "-m", "sgt", "worker"], env=environment, preexec_fn=_start_trainer_child
+    )
 
 
 def stop_process(process: subprocess.Popen[bytes], timeout_seconds: float = 15.0) -> None:
@@ -74,7 +87,8 @@ def stop_process(process: subprocess.Popen[bytes], timeout_seconds: float = 15.0
         process.wait()
 
 
-def _die_with_parent() -> None:
+def _start_trainer_child() -> None:
+    os.nice(EMBEDDED_TRAINER_NICENESS)
     # PR_SET_PDEATHSIG: the kernel sends SIGTERM to the trainer if `sgt serve` dies abruptly.
     try:
         import ctypes
