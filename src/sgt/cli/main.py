@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+from collections.abc import Callable
 from typing import Any
 
 import click
@@ -23,6 +24,29 @@ def _overrides(**options: Any) -> dict[str, Any]:
     return {name: value for name, value in options.items() if value is not None}
 
 
+def storage_and_device_options(command: Callable[..., None]) -> Callable[..., None]:
+    """--data-dir, --database-url and --device, shared by serve and worker."""
+    for option in reversed(
+        (
+            click.option(
+                "--data-dir",
+                type=click.Path(file_okay=False),
+                help="Data directory [env SGT_DATA_DIR; default ./sgt-data].",
+            ),
+            click.option(
+                "--database-url", help="Database URL [env SGT_DATABASE_URL; default embedded]."
+            ),
+            click.option(
+                "--device",
+                type=click.Choice(["cpu", "cuda"]),
+                help="Torch device [env SGT_DEVICE, sgt_device; default cpu].",
+            ),
+        )
+    ):
+        command = option(command)
+    return command
+
+
 @click.group()
 @click.version_option(__version__, prog_name="sgt")
 def cli() -> None:
@@ -41,17 +65,7 @@ def cli() -> None:
     default=None,
     help="Start one trainer process beside the API [env SGT_EMBEDDED_TRAINER; on].",
 )
-@click.option(
-    "--data-dir",
-    type=click.Path(file_okay=False),
-    help="Data directory [env SGT_DATA_DIR; default ./sgt-data].",
-)
-@click.option("--database-url", help="Database URL [env SGT_DATABASE_URL; default embedded].")
-@click.option(
-    "--device",
-    type=click.Choice(["cpu", "cuda"]),
-    help="Torch device [env SGT_DEVICE, sgt_device; default cpu].",
-)
+@storage_and_device_options
 def serve(**options: Any) -> None:
     """Start the API (and, by default, one embedded trainer)."""
     from sgt.cli.processes import serve_forever as run_server
@@ -62,17 +76,7 @@ def serve(**options: Any) -> None:
 
 
 @cli.command()
-@click.option(
-    "--data-dir",
-    type=click.Path(file_okay=False),
-    help="Data directory [env SGT_DATA_DIR; default ./sgt-data].",
-)
-@click.option("--database-url", help="Database URL [env SGT_DATABASE_URL; default embedded].")
-@click.option(
-    "--device",
-    type=click.Choice(["cpu", "cuda"]),
-    help="Torch device [env SGT_DEVICE, sgt_device; default cpu].",
-)
+@storage_and_device_options
 @click.option(
     "--threads",
     "torch_threads",
