@@ -73,3 +73,40 @@ def test_a_smooth_function_is_learned(server: SgtServer, alice: Session) -> None
     client.delete_model("smooth", "learn")
     with pytest.raises(FindModelException):
         client.train_status("smooth", "learn")
+
+
+def test_more_data_for_a_converged_model_improves_it_and_it_converges_again(
+    server: SgtServer, alice: Session
+) -> None:
+    client = Client(server.base_url, alice.secret_id, alice.secret_key, chunk_rows=256)
+    inputs, targets = make_samples(600, seed=31)
+    test_x, test_y = inputs[400:], targets[400:]
+    client.create_model("growing", "learn", in_size=3, out_size=2)
+
+    def held_out_rmse() -> float:
+        predictions = np.array(client.run("growing", "learn", test_x))
+        return float(np.sqrt(np.mean((predictions - test_y) ** 2)))
+
+    def converged() -> dict[str, Any]:
+        began = time.monotonic()
+        status = client.train_status("growing", "learn")
+        while status["state"] != "converged":
+            assert time.monotonic() - began < CONVERGENCE_DEADLINE_SECONDS, status
+            time.sleep(0.25)  # polling interval of a condition with a deadline
+            status = client.train_status("growing", "learn")
+        return status
+
+    client.upload_train_data("growing", "learn", inputs=inputs[:12], labels=targets[:12])
+    first = converged()
+    few_rows_error = held_out_rmse()
+
+    client.upload_train_data("growing", "learn", inputs=inputs[12:400], labels=targets[12:400])
+    second = converged()
+    more_rows_error = held_out_rmse()
+    print(
+        f"\nincremental: held-out RMSE {few_rows_error:.4f} on 12 rows -> "
+        f"{more_rows_error:.4f} on 400 rows"
+    )
+    assert (first["trained_sample_count"], second["trained_sample_count"]) == (12, 400)
+    assert second["steps"] > first["steps"]
+    assert more_rows_error < 0.5 * few_rows_error
