@@ -48,10 +48,10 @@ def pack_checkpoint(*, kind: str, shape: ModelShape, payload: dict[str, Any]) ->
     return buffer.getvalue()
 
 
-def unpack_checkpoint(data: bytes, *, device: str) -> Envelope:
+def unpack_checkpoint(data: bytes, *, device: str, kind: str | None = None) -> Envelope:
     """Read bytes from `pack_checkpoint`, mapping tensors onto `device`.
 
-    Raises CheckpointUnreadable when the bytes are not such a checkpoint.
+    Raises CheckpointUnreadable when the bytes are not such a checkpoint, or not one of `kind`.
     """
     try:
         content = torch.load(io.BytesIO(data), map_location=device, weights_only=True)
@@ -62,4 +62,7 @@ def unpack_checkpoint(data: bytes, *, device: str) -> Envelope:
     if content.get("version") != _VERSION:
         raise CheckpointUnreadable(f"unsupported checkpoint version {content.get('version')}")
     shape = ModelShape(int(content["in_size"]), int(content["out_size"]))
-    return Envelope(kind=str(content["kind"]), shape=shape, payload=content["payload"])
+    envelope = Envelope(kind=str(content["kind"]), shape=shape, payload=content["payload"])
+    if kind is not None and envelope.kind != kind:
+        raise CheckpointUnreadable(f"checkpoint holds a '{envelope.kind}' model, not '{kind}'")
+    return envelope

@@ -21,7 +21,7 @@ from sgt.ml.base import (
     TrainingRun,
     register_model_type,
 )
-from sgt.ml.types.checkpoints import CheckpointUnreadable, unpack_checkpoint
+from sgt.ml.types.checkpoints import unpack_checkpoint
 from sgt.ml.types.gp_posterior import F64 as _F64
 from sgt.ml.types.gp_posterior import (
     KIND,
@@ -258,9 +258,7 @@ class GpModelType(ModelType):
         )
 
     def load(self, data: bytes, *, device: str) -> GpPredictor:
-        envelope = unpack_checkpoint(data, device=device)
-        if envelope.kind != KIND:
-            raise CheckpointUnreadable(f"checkpoint holds a '{envelope.kind}' model, not '{KIND}'")
+        envelope = unpack_checkpoint(data, device=device, kind=KIND)
         return load_gp_payload(envelope.shape, envelope.payload, device=device)
 
     def start_training(

@@ -17,7 +17,7 @@ from sgt.ml.base import (
     TrainingRun,
     register_model_type,
 )
-from sgt.ml.types.checkpoints import CheckpointUnreadable, pack_checkpoint, unpack_checkpoint
+from sgt.ml.types.checkpoints import pack_checkpoint, unpack_checkpoint
 from sgt.ml.types.standardiser import Standardiser
 
 KIND = "linear"
@@ -203,9 +203,7 @@ class LinearModelType(ModelType):
         )
 
     def load(self, data: bytes, *, device: str) -> LinearPredictor:
-        envelope = unpack_checkpoint(data, device=device)
-        if envelope.kind != KIND:
-            raise CheckpointUnreadable(f"checkpoint holds a '{envelope.kind}' model, not '{KIND}'")
+        envelope = unpack_checkpoint(data, device=device, kind=KIND)
         return load_linear_payload(envelope.shape, envelope.payload, device=device)
 
     def start_training(

@@ -19,7 +19,7 @@ from sgt.ml.base import (
     TrainingRun,
     register_model_type,
 )
-from sgt.ml.types.checkpoints import CheckpointUnreadable, pack_checkpoint, unpack_checkpoint
+from sgt.ml.types.checkpoints import pack_checkpoint, unpack_checkpoint
 from sgt.ml.types.fitting import Plateau, split_holdout
 from sgt.ml.types.nets import EnsembleMlpNet, ensemble_parameter_count
 from sgt.ml.types.standardiser import Standardiser
@@ -305,9 +305,7 @@ class MlpModelType(ModelType):
         )
 
     def load(self, data: bytes, *, device: str) -> MlpPredictor:
-        envelope = unpack_checkpoint(data, device=device)
-        if envelope.kind != KIND:
-            raise CheckpointUnreadable(f"checkpoint holds a '{envelope.kind}' model, not '{KIND}'")
+        envelope = unpack_checkpoint(data, device=device, kind=KIND)
         return load_mlp_payload(envelope.shape, envelope.payload, device=device)
 
     def start_training(
