@@ -55,7 +55,7 @@ from serve_support import (
 )
 
 from sgt.ml.base import ModelShape, Predictor, get_model_type
-from sgt.services.inference import RowParallelism
+from sgt.ml.parallel import RowParallelism
 
 FORWARD = RowParallelism(len(os.sched_getaffinity(0)))
 

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import logging
-import os
 import uuid
 from collections import Counter
 from collections.abc import AsyncIterator
@@ -25,7 +24,6 @@ from sgt.api.routes import auth, health, models, run, train_data
 from sgt.config import Settings, load_settings
 from sgt.ml.runtime import configure_torch
 from sgt.services.context import ServiceContext, open_context
-from sgt.services.inference import set_inference_threads
 
 log = logging.getLogger("sgt.api")
 PREFIX = "/sgt"
@@ -40,7 +38,6 @@ def create_app(settings: Settings, ctx: ServiceContext | None = None) -> FastAPI
         app.state.ctx = opened
         # One torch thread per request thread; large predictions split their rows instead.
         configure_torch(threads=1)
-        set_inference_threads(settings.torch_threads or _usable_cpus())
         log.info("SGT API ready on %s", settings.effective_database_url.split("@")[-1])
         yield
         if ctx is None:
@@ -65,13 +62,6 @@ def create_app(settings: Settings, ctx: ServiceContext | None = None) -> FastAPI
     _install_openapi_components(app)
     app.add_middleware(RequestIdMiddleware, counts=app.state.request_counts)
     return app
-
-
-def _usable_cpus() -> int:
-    try:
-        return len(os.sched_getaffinity(0))
-    except AttributeError:  # not Linux
-        return os.cpu_count() or 1
 
 
 def create_app_from_environment() -> FastAPI:

@@ -7,6 +7,7 @@ from dataclasses import dataclass
 from sgt.config import Settings
 from sgt.domain.models import ModelLimits
 from sgt.ml.cache import ModelCache
+from sgt.ml.parallel import RowParallelism, usable_cpus
 from sgt.services.secrets import KeyVerifier, resolve_system_key
 from sgt.storage.engine import Database
 from sgt.storage.schema import migrate
@@ -19,6 +20,8 @@ class ServiceContext:
     system_key: str
     key_verifier: KeyVerifier
     model_cache: ModelCache
+    # How a large prediction is split across threads (the API runs torch single-threaded).
+    parallelism: RowParallelism
     device: str
 
     def close(self) -> None:
@@ -43,5 +46,6 @@ def open_context(settings: Settings, *, run_migrations: bool = True) -> ServiceC
         system_key=resolve_system_key(settings.system_key, settings.data_dir),
         key_verifier=KeyVerifier(),
         model_cache=ModelCache(capacity=settings.model_cache_size, device=settings.device),
+        parallelism=RowParallelism(settings.torch_threads or usable_cpus()),
         device=settings.device,
     )

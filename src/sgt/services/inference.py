@@ -2,9 +2,7 @@
 
 from __future__ import annotations
 
-import threading
 from collections.abc import Sequence
-from concurrent.futures import ThreadPoolExecutor
 
 import numpy as np
 
@@ -16,52 +14,6 @@ from sgt.services.context import ServiceContext
 from sgt.services.users import CurrentUser
 from sgt.storage import checkpoints as checkpoint_store
 from sgt.storage import models as model_store
-
-# Rows per block of a large prediction: small enough that a block's intermediate tensors (a few
-# MB) are reused from the allocator's free lists instead of fresh pages, large enough that torch
-# runs at full speed; smaller requests run in one piece.
-BLOCK_ROWS = 1024
-
-
-class RowParallelism:
-    """Runs large batches as row blocks on a few threads, each with one torch thread.
-
-    Torch's own intra-op threads spin and wait on each other; on a busy machine a 1-row
-    prediction with two of them took 100 ms at p99 instead of 0.3 ms. So the API process runs
-    torch single-threaded and parallelises here instead, across rows: predictions are
-    row-independent, and the blocks depend only on the row count, so an answer never depends
-    on load. Torch releases the GIL inside its kernels, so blocks really run in parallel.
-    Blocks also bound memory: whole-batch intermediates of a 20,000-row request were 80 MB per
-    layer, and freed arenas of every thread stayed resident (+400 MB after a few requests).
-    """
-
-    def __init__(self, threads: int) -> None:
-        self.threads = max(1, threads)
-        self._pool: ThreadPoolExecutor | None = None
-        self._lock = threading.Lock()
-
-    def predict(self, predictor: Predictor, inputs: np.ndarray) -> np.ndarray:
-        if len(inputs) < 2 * BLOCK_ROWS:
-            return predictor.predict(inputs)
-        blocks = np.array_split(inputs, -(-len(inputs) // BLOCK_ROWS))
-        if self.threads == 1:
-            return np.concatenate([predictor.predict(block) for block in blocks])
-        return np.concatenate(list(self._executor().map(predictor.predict, blocks)))
-
-    def _executor(self) -> ThreadPoolExecutor:
-        with self._lock:
-            if self._pool is None:
-                self._pool = ThreadPoolExecutor(self.threads, thread_name_prefix="sgt-rows")
-            return self._pool
-
-
-_parallelism = RowParallelism(1)
-
-
-def set_inference_threads(threads: int) -> None:
-    """How many threads one large prediction may use in this process (set at start)."""
-    global _parallelism
-    _parallelism = RowParallelism(threads)
 
 
 def run_model(
@@ -93,7 +45,7 @@ def run_model(
             ctx, model.id, model.model_type, ModelShape(model.in_size, model.out_size), model.seed
         ),
     )
-    return _parallelism.predict(predictor, inputs)
+    return ctx.parallelism.predict(predictor, inputs)
 
 
 def _load_predictor(
