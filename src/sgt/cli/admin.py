@@ -73,17 +73,14 @@ def create_user(secret_id: str, secret_key: str | None, doc: str, end_time: str 
 @click.option("--key", "secret_key", help="The new key; generated when omitted.")
 def rotate_user(secret_id: str, secret_key: str | None) -> None:
     """Give a user a new key (the old one stops working) and print it."""
-    from sgt.services.users import list_users, put_user
+    from sgt.services.users import rotate_user_key
 
-    ctx = _context()
-    existing = {sid: (doc, end) for sid, doc, end in list_users(ctx)}
-    if secret_id not in existing:
-        ctx.close()
-        raise click.ClickException(f"no user '{secret_id}'")
     key = secret_key or secrets.token_urlsafe(24)
-    doc, end = existing[secret_id]
-    put_user(ctx, secret_id=secret_id, secret_key=key, doc=doc, end_time=end)
+    ctx = _context()
+    found = rotate_user_key(ctx, secret_id=secret_id, secret_key=key)
     ctx.close()
+    if not found:
+        raise click.ClickException(f"no user '{secret_id}'")
     click.echo(key)
 
 

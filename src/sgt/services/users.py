@@ -84,6 +84,16 @@ def put_user(
         )
 
 
+def rotate_user_key(ctx: ServiceContext, *, secret_id: str, secret_key: str) -> bool:
+    """Replace an existing user's key (the old one stops working); False if there is no user."""
+    salt = new_salt()
+    key_hash = hash_secret_key(secret_key, salt)
+    with ctx.db.write() as session:
+        return user_store.replace_key(
+            session, secret_id, key_hash=key_hash, key_salt=salt, now=ctx.db.now(session)
+        )
+
+
 def expire_user(ctx: ServiceContext, secret_id: str, end_time: datetime | None) -> bool:
     """Set when the user's key stops working (None: never); False if there is no such user."""
     with ctx.db.write() as session:

@@ -41,6 +41,19 @@ def save_user(
     return user
 
 
+def replace_key(
+    session: Session, secret_id: str, *, key_hash: bytes, key_salt: bytes, now: datetime
+) -> bool:
+    """Give an existing user a new key, keeping its doc and end_time; False when there is none."""
+    user = find_user(session, secret_id)
+    if user is None:
+        return False
+    user.key_hash = key_hash
+    user.key_salt = key_salt
+    user.updated_at = now
+    return True
+
+
 def set_end_time(session: Session, secret_id: str, end_time: datetime | None) -> bool:
     """Change when a user's key expires; False when there is no such user."""
     user = find_user(session, secret_id)
