@@ -82,7 +82,7 @@ def encode_client_data(ctx: ServiceContext, client_data: Any) -> str:
 def delete_model(ctx: ServiceContext, user: CurrentUser, *, app_name: str, name: str) -> None:
     """Delete the model with its samples and checkpoint; its trainer stops at its next heartbeat."""
     with ctx.db.write() as session:
-        row = _own_model(session, user, app_name=app_name, name=name)
+        row = own_model(session, user, app_name=app_name, name=name)
         model_store.delete_model(session, row.id)
     ctx.model_cache.forget(row.id)
     ctx.db.reclaim_space()
@@ -93,7 +93,7 @@ def update_client_data(
 ) -> None:
     client_json = encode_client_data(ctx, client_data)
     with ctx.db.write() as session:
-        _own_model(session, user, app_name=app_name, name=name).client_data = client_json
+        own_model(session, user, app_name=app_name, name=name).client_data = client_json
 
 
 def list_my_models(ctx: ServiceContext, user: CurrentUser) -> list[ModelRecord]:
@@ -157,12 +157,8 @@ def clone_model(
         )
 
 
-def find_own_model(ctx: ServiceContext, user: CurrentUser, *, app_name: str, name: str) -> ModelRow:
-    with ctx.db.read() as session:
-        return _own_model(session, user, app_name=app_name, name=name)
-
-
-def _own_model(session: Session, user: CurrentUser, *, app_name: str, name: str) -> ModelRow:
+def own_model(session: Session, user: CurrentUser, *, app_name: str, name: str) -> ModelRow:
+    """The caller's model in this transaction; raises ModelNotFound."""
     row = model_store.find_model(session, owner_id=user.id, app_name=app_name, name=name)
     if row is None:
         raise ModelNotFound(f"you have no model '{name}' in app '{app_name}'")
