@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 from collections.abc import Callable, Iterator
 from pathlib import Path
 
@@ -11,6 +12,11 @@ from e2e_server import Session, SgtServer, register_user
 from pg_support import PostgresDatabases
 
 E2E_SYSTEM_KEY = "e2e-system-key"
+# Opt-in torch device for the shared servers (SGT_TEST_DEVICE=cuda on a GPU machine). Read once at
+# import: the root conftest removes every SGT_* variable before each test runs.
+E2E_DEVICE_ENV = (
+    {"SGT_DEVICE": os.environ["SGT_TEST_DEVICE"]} if os.environ.get("SGT_TEST_DEVICE") else {}
+)
 # The whole black-box suite runs against the embedded default and against PostgreSQL.
 E2E_BACKENDS = ["sqlite", pytest.param("postgres", marks=pytest.mark.postgres)]
 
@@ -32,7 +38,7 @@ def server(
 
 
 def _serve(root: Path, **extra_env: str) -> Iterator[SgtServer]:
-    running = SgtServer(root / "data", system_key=E2E_SYSTEM_KEY, **extra_env)
+    running = SgtServer(root / "data", system_key=E2E_SYSTEM_KEY, **E2E_DEVICE_ENV, **extra_env)
     running.start()
     try:
         yield running

@@ -1,0 +1,106 @@
+"""GPU against CPU inference of a `std` model: trains `std` on 300 random rows of a smooth
+128 -> 32 function on `--device`, then times `predict` of 20,000 rows there and on the CPU (the
+same checkpoint read back with `load(device=...)`) and checks both answer the same.
+
+    python3 bench/cuda_check.py                   # on a GPU machine (bench/cuda_check.sh runs it)
+    .venv/bin/python bench/cuda_check.py --device cpu   # smoke test here: CPU against CPU
+
+Prints the median milliseconds of each and exits non-zero when the answers differ by more than
+`--rtol` of the largest prediction.
+"""
+
+from __future__ import annotations
+
+import argparse
+import statistics
+import time
+
+import numpy as np
+import torch
+
+from sgt.ml.base import ModelShape, Predictor, get_model_type
+
+SHAPE = ModelShape(128, 32)
+
+
+def smooth_data(rows: int, seed: int) -> tuple[np.ndarray, np.ndarray]:
+    """Uniform inputs; output j is sin(2 x_j) + cos(x_(32+j)): additive and smooth, so that `std`
+    keeps its Gaussian process (its default at this size) rather than ridge regression."""
+    inputs = np.random.default_rng(seed).uniform(-1.0, 1.0, (rows, SHAPE.in_size))
+    out = SHAPE.out_size
+    targets = np.sin(2.0 * inputs[:, :out]) + np.cos(inputs[:, out : 2 * out])
+    return inputs.astype(np.float32), targets.astype(np.float32)
+
+
+def synchronize(device: str) -> None:
+    if device.startswith("cuda"):
+        torch.cuda.synchronize()
+
+
+def median_ms(predictor: Predictor, inputs: np.ndarray, device: str, repeats: int) -> float:
+    for _ in range(2):  # warm-up: CUDA context, kernels, allocator
+        predictor.predict(inputs)
+    times = []
+    for _ in range(repeats):
+        synchronize(device)
+        started = time.perf_counter()
+        predictor.predict(inputs)
+        synchronize(device)
+        times.append((time.perf_counter() - started) * 1000.0)
+    return statistics.median(times)
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--device", default="cuda", choices=["cuda", "cpu"])
+    parser.add_argument("--train-rows", type=int, default=300)
+    parser.add_argument("--rows", type=int, default=20_000, help="rows per timed predict")
+    parser.add_argument("--repeats", type=int, default=20)
+    parser.add_argument("--max-train-seconds", type=float, default=60.0)
+    parser.add_argument("--rtol", type=float, default=1e-4)
+    args = parser.parse_args()
+    if args.device == "cuda" and not torch.cuda.is_available():
+        print("torch sees no CUDA device")
+        return 2
+    print(f"torch {torch.__version__}, {torch.get_num_threads()} CPU threads, device {args.device}")
+    if args.device == "cuda":
+        print(f"GPU: {torch.cuda.get_device_name(0)}")
+
+    std = get_model_type("std")
+    inputs, targets = smooth_data(args.train_rows, seed=0)
+    run = std.start_training(SHAPE, inputs, targets, start=None, seed=1, device=args.device)
+    started = time.perf_counter()
+    progress = run.step()
+    while not progress.is_converged and time.perf_counter() - started < args.max_train_seconds:
+        progress = run.step()
+    synchronize(args.device)
+    print(
+        f"trained std on {args.device}: {progress.steps} steps in "
+        f"{time.perf_counter() - started:.1f} s, converged={progress.is_converged}, "
+        f"chosen={getattr(run, 'chosen_kind', None)}, val_loss={progress.val_loss}"
+    )
+
+    checkpoint = run.best().to_bytes()
+    on_device = std.load(checkpoint, device=args.device)
+    on_cpu = std.load(checkpoint, device="cpu")
+    queries, _ = smooth_data(args.rows, seed=2)
+    device_ms = median_ms(on_device, queries, args.device, args.repeats)
+    cpu_ms = median_ms(on_cpu, queries, "cpu", args.repeats)
+    print(f"predict {args.rows} x {SHAPE.in_size}, median of {args.repeats}:")
+    print(f"  {args.device}: {device_ms:.2f} ms")
+    print(f"  cpu: {cpu_ms:.2f} ms")
+    print(f"  cpu / {args.device}: {cpu_ms / device_ms:.2f}x")
+
+    from_device, from_cpu = on_device.predict(queries), on_cpu.predict(queries)
+    scale = float(np.abs(from_cpu).max())
+    worst = float(np.abs(from_device - from_cpu).max()) / scale
+    print(f"largest difference / largest prediction: {worst:.2e} (allowed {args.rtol:.0e})")
+    if not np.all(np.isfinite(from_device)) or worst > args.rtol:
+        print("FAIL: predictions on the two devices disagree")
+        return 1
+    print("OK")
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
