@@ -21,15 +21,18 @@ SHAPE = ModelShape(3, 2)
 HAS_CUDA = torch.cuda.is_available()
 
 
-def trained_bytes(model_type: str, device: str) -> tuple[bytes, np.ndarray, np.ndarray]:
+def trained_bytes(
+    model_type: str, device: str, *, steps: int = 3
+) -> tuple[bytes, np.ndarray, np.ndarray]:
     configure_torch(threads=1)
     rng = np.random.default_rng(7)
     inputs = rng.uniform(-1, 1, (24, 3)).astype(np.float32)
     targets = np.stack([inputs.sum(axis=1), inputs[:, 0] * 2], axis=1).astype(np.float32)
     kind = get_model_type(model_type)
     run = kind.start_training(SHAPE, inputs, targets, start=None, seed=3, device=device)
-    for _ in range(3):
-        run.step()
+    for _ in range(steps):
+        if run.step().is_converged:
+            break
     best: Predictor = run.best()
     return best.to_bytes(), inputs, best.predict(inputs)
 
@@ -60,4 +63,17 @@ def test_checkpoints_move_between_gpu_and_cpu(
     if data[:2] == b"PK":  # a torch.save archive: a GPU's tensors must be moved off it first
         assert not holds_cuda_storage(data)
     loaded = get_model_type(model_type).load(data, device=served_on)
+    np.testing.assert_allclose(loaded.predict(inputs), expected, rtol=1e-4, atol=1e-5)
+
+
+# Trained to convergence on 24 rows, `std` serves a blend of GP, ridge and MLP ensemble.
+DEVICE_PAIRS = [("cpu", "cpu")] + ([("cuda", "cpu"), ("cpu", "cuda")] if HAS_CUDA else [])
+
+
+@pytest.mark.parametrize(("trained_on", "served_on"), DEVICE_PAIRS)
+def test_a_std_blend_moves_between_devices(trained_on: str, served_on: str) -> None:
+    data, inputs, expected = trained_bytes("std", trained_on, steps=10_000)
+    assert not holds_cuda_storage(data)
+    loaded = get_model_type("std").load(data, device=served_on)
+    assert getattr(loaded, "kind", None) == "blend"
     np.testing.assert_allclose(loaded.predict(inputs), expected, rtol=1e-4, atol=1e-5)

@@ -6,10 +6,12 @@ from concurrent.futures import ThreadPoolExecutor
 
 import numpy as np
 import pytest
+import torch
 
 from sgt.ml.base import ModelShape, Predictor, TrainingRun, get_model_type
-from sgt.ml.types.checkpoints import CheckpointUnreadable
-from sgt.ml.types.std import beats, candidate_kinds
+from sgt.ml.types.blend import BlendPredictor
+from sgt.ml.types.checkpoints import CheckpointUnreadable, pack_checkpoint, unpack_checkpoint
+from sgt.ml.types.std import BLEND_MAX_ROWS, STD, StdRun, beats, candidate_kinds
 
 
 def trained(name: str, rows: int = 80, seed: int = 0, max_steps: int = 400) -> Predictor:
@@ -57,10 +59,10 @@ def test_a_challenger_must_win_by_more_than_noise() -> None:
     assert beats((rows + 100, clearly_better), (rows, default)) == -np.inf
 
 
-def test_std_keeps_the_gp_on_smooth_small_data() -> None:
+def test_std_keeps_the_gp_on_smooth_data() -> None:
     run = get_model_type("std").start_training(
         ModelShape(2, 1),
-        *_smooth(60),
+        *_smooth(BLEND_MAX_ROWS + 20),
         start=None,
         seed=2,
         device="cpu",
@@ -68,6 +70,72 @@ def test_std_keeps_the_gp_on_smooth_small_data() -> None:
     while not run.step().is_converged:
         pass
     assert getattr(run.best(), "kind", None) == "gp"
+
+
+def converged_std(
+    inputs: np.ndarray, targets: np.ndarray, start: Predictor | None = None
+) -> StdRun:
+    shape = ModelShape(inputs.shape[1], targets.shape[1])
+    run = STD.start_training(shape, inputs, targets, start=start, seed=2, device="cpu")
+    while not run.step().is_converged:
+        pass
+    return run
+
+
+def test_std_blends_its_candidates_on_few_rows() -> None:
+    inputs, targets = _noisy(30)
+    run = converged_std(inputs, targets)
+    served = run.best()
+    assert isinstance(served, BlendPredictor) and run.chosen_kind == "blend"
+    assert sorted(getattr(m, "kind", None) for m in served.members) == ["gp", "linear", "mlp"]
+    assert sum(served.weights) == pytest.approx(1.0) and min(served.weights) > 0.0
+    probe = np.random.default_rng(5).uniform(-1.0, 1.0, size=(9, 3)).astype(np.float32)
+    expected = sum(
+        w * m.predict(probe) for w, m in zip(served.weights, served.members, strict=True)
+    )
+    np.testing.assert_allclose(served.predict(probe), expected, rtol=1e-5, atol=1e-6)
+
+
+def test_a_blend_round_trips_through_its_checkpoint() -> None:
+    served = converged_std(*_noisy(30)).best()
+    loaded = STD.load(served.to_bytes(), device="cpu")
+    assert isinstance(loaded, BlendPredictor)
+    probe = np.random.default_rng(6).uniform(-1.0, 1.0, size=(11, 3)).astype(np.float32)
+    assert np.array_equal(loaded.predict(probe), served.predict(probe))
+
+
+def test_a_blend_resumes_each_member_from_its_weights() -> None:
+    inputs, targets = _noisy(30)
+    first = converged_std(inputs, targets).best()
+    assert isinstance(first, BlendPredictor)
+    more_inputs, more_targets = _noisy(45)
+    run = STD.start_training(
+        ModelShape(3, 1), more_inputs, more_targets, start=first, seed=2, device="cpu"
+    )
+    # Until a candidate validates on the new rows, the blend keeps answering.
+    assert run.best() is first
+    while not run.step().is_converged:
+        pass
+    assert isinstance(run.best(), BlendPredictor) and run.best() is not first
+
+
+def test_a_blend_checkpoint_with_a_missing_member_is_refused() -> None:
+    served = converged_std(*_noisy(30)).best()
+    assert isinstance(served, BlendPredictor)
+    broken = BlendPredictor(shape=served.shape, members=served.members[:1], weights=[1.0])
+    envelope = unpack_checkpoint(broken.to_bytes(), device="cpu")
+    payload = dict(envelope.payload, weights=torch.tensor([0.5, 0.5], dtype=torch.float64))
+    data = pack_checkpoint(kind="blend", shape=served.shape, payload=payload)
+    with pytest.raises(CheckpointUnreadable):
+        STD.load(data, device="cpu")
+
+
+def _noisy(rows: int) -> tuple[np.ndarray, np.ndarray]:
+    """A weak signal in heavy noise: no family is clearly best on so few rows."""
+    rng = np.random.default_rng(rows)
+    inputs = rng.uniform(-1.0, 1.0, size=(rows, 3)).astype(np.float32)
+    signal = inputs[:, :1] + 0.5 * np.sin(3.0 * inputs[:, 1:2])
+    return inputs, (signal + rng.normal(scale=0.7, size=(rows, 1))).astype(np.float32)
 
 
 def _smooth(rows: int) -> tuple[np.ndarray, np.ndarray]:
