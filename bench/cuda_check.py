@@ -5,8 +5,11 @@ same checkpoint read back with `load(device=...)`) and checks both answer the sa
     python3 bench/cuda_check.py                   # on a GPU machine (bench/cuda_check.sh runs it)
     .venv/bin/python bench/cuda_check.py --device cpu   # smoke test here: CPU against CPU
 
-Prints the median milliseconds of each and exits non-zero when the answers differ by more than
-`--rtol` of the largest prediction.
+Prints the median milliseconds of each. A GP serves in float32 where that stays within 5 % of its
+learnt noise of the float64 posterior mean (gp_posterior.py), so float32 round-off differs between
+devices by design: each device's answers are compared with the float64 posterior mean computed on
+the CPU, and the check fails when the GPU's error exceeds twice the CPU's (or `--rtol` of the
+largest prediction). Other model families compare the two devices directly against `--rtol`.
 """
 
 from __future__ import annotations
@@ -19,6 +22,8 @@ import numpy as np
 import torch
 
 from sgt.ml.base import ModelShape, Predictor, get_model_type
+from sgt.ml.types.gp_posterior import GpPredictor, variances
+from sgt.ml.types.kernels import covariance
 
 SHAPE = ModelShape(128, 32)
 
@@ -93,13 +98,36 @@ def main() -> int:
 
     from_device, from_cpu = on_device.predict(queries), on_cpu.predict(queries)
     scale = float(np.abs(from_cpu).max())
-    worst = float(np.abs(from_device - from_cpu).max()) / scale
-    print(f"largest difference / largest prediction: {worst:.2e} (allowed {args.rtol:.0e})")
-    if not np.all(np.isfinite(from_device)) or worst > args.rtol:
-        print("FAIL: predictions on the two devices disagree")
+    if not np.all(np.isfinite(from_device)):
+        print("FAIL: the GPU answered non-finite values")
         return 1
-    print("OK")
-    return 0
+    if isinstance(on_cpu, GpPredictor):
+        exact = float64_posterior_mean(on_cpu, queries)
+        device_error = float(np.abs(from_device - exact).max()) / scale
+        cpu_error = float(np.abs(from_cpu - exact).max()) / scale
+        print(
+            f"largest error / largest prediction against the float64 posterior mean: "
+            f"{args.device} {device_error:.2e}, cpu {cpu_error:.2e}"
+        )
+        is_ok = device_error <= max(2.0 * cpu_error, args.rtol)
+    else:
+        worst = float(np.abs(from_device - from_cpu).max()) / scale
+        print(f"largest difference / largest prediction: {worst:.2e} (allowed {args.rtol:.0e})")
+        is_ok = worst <= args.rtol
+    print("OK" if is_ok else "FAIL: the GPU's answers are less accurate than the CPU's")
+    return 0 if is_ok else 1
+
+
+def float64_posterior_mean(gp: GpPredictor, inputs: np.ndarray) -> np.ndarray:
+    """The posterior mean in float64 on the CPU: the answer both serving paths approximate."""
+    lengths = torch.exp(gp.hyper.log_lengths)
+    standardised = torch.from_numpy(inputs).to(torch.float64) - gp.inputs_scaler.mean.double()
+    scaled = standardised / gp.inputs_scaler.scale.double() / lengths
+    signal, _ = variances(gp.hyper)
+    kernel = covariance(scaled, gp.rows / lengths, signal, gp.hyper.family)
+    mean = kernel @ gp.weights
+    result = mean * gp.targets_scaler.scale.double() + gp.targets_scaler.mean.double()
+    return np.asarray(result.numpy())
 
 
 if __name__ == "__main__":
