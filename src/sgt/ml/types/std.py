@@ -285,10 +285,11 @@ class StdModelType(ModelType):
     )
 
     def parameter_count(self, shape: ModelShape) -> int:
-        return max(
-            gp.GP.parameter_count(shape),
-            linear.LINEAR.parameter_count(shape),
-            _ENSEMBLE_TYPE.parameter_count(shape),
+        # All candidates are in memory together while training, and a blend keeps them all.
+        return (
+            gp.GP.parameter_count(shape)
+            + linear.LINEAR.parameter_count(shape)
+            + _ENSEMBLE_TYPE.parameter_count(shape)
         )
 
     def initial(self, shape: ModelShape, *, seed: int) -> Predictor:
