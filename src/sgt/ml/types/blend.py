@@ -64,6 +64,8 @@ def load_blend_payload(
         raise CheckpointUnreadable("blend checkpoint lacks its weights or members")
     if len(members) != weights.numel() or not members:
         raise CheckpointUnreadable("blend checkpoint has one weight per member")
+    if not all(isinstance(member, bytes) for member in members):
+        raise CheckpointUnreadable("blend members must be checkpoints")
     loaded = [load_member(member) for member in members]
     if any(getattr(member, "shape", shape) != shape for member in loaded):
         raise CheckpointUnreadable("blend member has another shape than the blend")

@@ -26,7 +26,7 @@ from sgt.ml.base import (
     register_model_type,
 )
 from sgt.ml.types import blend, gp, linear, mlp
-from sgt.ml.types.checkpoints import CheckpointUnreadable, unpack_checkpoint
+from sgt.ml.types.checkpoints import CheckpointUnreadable, Envelope, unpack_checkpoint
 from sgt.ml.types.fitting import MIN_ROWS_FOR_VALIDATION
 
 # Four narrow members cost about 1.4 times one 128-wide MLP to serve.
@@ -254,14 +254,15 @@ def load_predictor(data: bytes, *, device: str) -> Predictor:
             envelope.shape,
             envelope.payload,
             device=device,
-            load_member=lambda member: _load_family(member, device=device),
+            load_member=lambda member: _load_family(
+                unpack_checkpoint(member, device=device), device=device
+            ),
         )
-    return _load_family(data, device=device)
+    return _load_family(envelope, device=device)
 
 
-def _load_family(data: bytes, *, device: str) -> Predictor:
-    """Read the checkpoint of one model family (a blend's member never being a blend)."""
-    envelope = unpack_checkpoint(data, device=device)
+def _load_family(envelope: Envelope, *, device: str) -> Predictor:
+    """The predictor of one model family (a blend's members are never blends themselves)."""
     if envelope.kind == gp.KIND:
         return gp.load_gp_payload(envelope.shape, envelope.payload, device=device)
     if envelope.kind == mlp.KIND:
