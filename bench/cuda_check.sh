@@ -6,8 +6,8 @@
 #     OUT=/some/folder bash bench/cuda_check.sh      # in the repository root; 3 to 9 minutes
 #     DEVICE=cpu bash bench/cuda_check.sh            # the same steps without a GPU (a dry run)
 #
-# Steps, each bounded by its own time limit: `unit`, the unit tests and the checkpoint tests whose
-# CUDA cases skip elsewhere; `timing`, bench/cuda_check.py (GPU against CPU inference of `std`);
+# Steps, each bounded by its own time limit: `unit`, the model and trainer unit tests and the
+# checkpoint tests whose CUDA cases skip elsewhere; `timing`, bench/cuda_check.py (GPU against CPU inference of `std`);
 # `e2e`, the e2e suite on SQLite with every shared server on SGT_DEVICE=$DEVICE (last: the longest).
 # Each step runs even when an earlier one failed; logs go to $OUT; the exit status is non-zero
 # when any step failed.
@@ -45,8 +45,9 @@ step() { # step NAME SECONDS COMMAND...: run it under a time limit, keep its exi
   echo "=== $name: exit $rc after $((SECONDS - started)) s"
 }
 
-step unit 120 python3 -m pytest -q -p no:cacheprovider \
-  tests/storage/test_checkpoint_devices.py tests/unit
+# The tests that train or load models; the rest of tests/unit never touches a device.
+step unit 150 python3 -m pytest -q -p no:cacheprovider \
+  tests/storage/test_checkpoint_devices.py tests/unit/ml tests/unit/training tests/unit/test_config.py
 step timing 120 python3 bench/cuda_check.py --device "$DEVICE"
 # SGT_E2E_BACKEND=sqlite selects nothing by itself: -m "not postgres" drops the PostgreSQL runs.
 step e2e 270 env SGT_TEST_DEVICE="$DEVICE" SGT_E2E_BACKEND=sqlite \
