@@ -101,7 +101,8 @@ def beats(
 
 
 class StdRun(TrainingRun):
-    """Trains each candidate to convergence in turn; `best` is the current winner's best."""
+    """Trains each candidate to convergence in turn (then, on few rows, each again on every
+    cross-validation fold); `best` is the current winner's best, or the blend."""
 
     def __init__(
         self,
@@ -265,7 +266,8 @@ class StdRun(TrainingRun):
         cross_validated = [
             c.out_of_fold for c in scored if c.folds_left == 0 and c.out_of_fold is not None
         ]
-        if len(cross_validated) == len(scored):
+        is_stacked = len(cross_validated) == len(scored)
+        if is_stacked:
             shares = stacking_weights(cross_validated)
         else:
             shares = 1.0 / np.maximum(errors, 1e-12) ** 2
@@ -283,8 +285,13 @@ class StdRun(TrainingRun):
             else blend.BlendPredictor(shape=self.shape, members=members, weights=weights.tolist())
         )
         self._chosen_kind = getattr(self._best, "kind", None)
-        # The MSE of an average is at most the same average of the members' MSEs (Jensen).
-        self._val_loss = float(np.dot(weights, errors[kept]))
+        if is_stacked:
+            # The blend's own out-of-fold error.
+            residuals = np.stack(list(itertools.compress(cross_validated, kept)))
+            self._val_loss = float(np.mean(np.square(np.tensordot(weights, residuals, axes=1))))
+        else:
+            # The MSE of an average is at most the same average of the members' MSEs (Jensen).
+            self._val_loss = float(np.dot(weights, errors[kept]))
 
     @property
     def chosen_kind(self) -> str | None:
