@@ -6,7 +6,7 @@ drawn 10 times with fixed seeds; the test rows are the next 200 of the same shuf
 by the mean predictor's on the same split, averaged over the splits: below 1 beats the mean.
 This is the study behind `std`'s blend of candidates on few rows (BLEND_MAX_ROWS).
 
-    .venv/bin/python bench/small_data.py                      # every task and size, ~10 min
+    .venv/bin/python bench/small_data.py                      # every task and size, ~15 min
     .venv/bin/python bench/small_data.py --sizes 30 --splits 5
 
 Contenders: `std`; the `gp` and `linear` types; `std`'s MLP ensemble trained alone ("ensemble").

@@ -33,7 +33,7 @@ from sgt.ml.types.fitting import MIN_ROWS_FOR_VALIDATION
 ENSEMBLE = mlp.MlpConfig(members=4, width=64)
 # Up to this many rows `std` serves a stacked blend of its candidates rather than one of them: on
 # 15- to 120-row samples of four real data sets (bench/small_data.py) the GP it kept by default was
-# the worst of the three families, and the blend matched or beat the best single one.
+# the worst of the three families, and the blend was within 5 % of the best one or better.
 BLEND_MAX_ROWS = 150
 # Members whose share of a blend would fall below this are left out (they cost serving time).
 MIN_BLEND_SHARE = 1e-3
