@@ -3,6 +3,16 @@
 # scikit-learn, pytest, pytest-timeout, httpx, anyio, click and h11 but no network: our other
 # runtime dependencies come as wheels in .whl/ (downloaded beforehand, never committed).
 #
+# Filling .whl/ (on a machine with PyPI; the versions are those `.venv/bin/pip list` shows): for
+# fastapi starlette uvicorn httptools uvloop watchfiles websockets pydantic pydantic-core
+# pydantic-settings python-dotenv sqlalchemy greenlet alembic mako markupsafe orjson msgspec
+# psycopg psycopg-binary typing-extensions typing-inspection annotated-types annotated-doc
+# opentelemetry-api (fastapi imports it there), run
+#     python3 -m pip download --no-deps --only-binary=:all: --python-version 3.12 \
+#       --implementation cp --platform manylinux_2_28_x86_64 --platform manylinux2014_x86_64 \
+#       --platform manylinux_2_17_x86_64 --platform manylinux1_x86_64 -d .whl NAME==VERSION
+# (25 wheels, 19 MiB in November 2026), and carry .whl to the GPU machine with the working tree.
+#
 #     OUT=/some/folder bash bench/cuda_check.sh      # in the repository root; 3 to 9 minutes
 #     DEVICE=cpu bash bench/cuda_check.sh            # the same steps without a GPU (a dry run)
 #
