@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import itertools
 import math
-from typing import Protocol
+from typing import Protocol, cast
 
 import numpy as np
 
@@ -161,33 +161,14 @@ class StdRun(TrainingRun):
             and getattr(start, "shape", None) == self.shape
         )
         warm = start if is_resumable else None
-        shape, inputs, targets, device = self.shape, self._inputs, self._targets, self._device
+        inputs, targets = self._inputs, self._targets
         if rows is not None:
             inputs, targets = inputs[rows], targets[rows]
-        if kind == gp.KIND:
-            config = gp.GP.config
-            return gp.GpRun(
-                shape=shape,
-                inputs=inputs,
-                targets=targets,
-                start=warm,
-                seed=self._seed,
-                device=device,
-                config=config,
-            )
-        if kind == mlp.KIND:
-            return mlp.MlpRun(
-                shape=shape,
-                inputs=inputs,
-                targets=targets,
-                start=warm,
-                seed=self._seed,
-                device=device,
-                config=ENSEMBLE,
-            )
-        return linear.LinearRun(
-            shape=shape, inputs=inputs, targets=targets, start=warm, seed=self._seed, device=device
+        run = _FAMILIES[kind].start_training(
+            self.shape, inputs, targets, start=warm, seed=self._seed, device=self._device
         )
+        # Every family's run reports its validation residuals (gp, linear and mlp runs).
+        return cast(CandidateRun, run)
 
     def step(self) -> TrainingProgress:
         has_improved = False
@@ -411,5 +392,11 @@ class StdModelType(ModelType):
 _ENSEMBLE_TYPE = mlp.MlpModelType(
     name="std-ensemble", description="std's MLP ensemble", config=ENSEMBLE
 )
+# The model type that trains each candidate family.
+_FAMILIES: dict[str, ModelType] = {
+    gp.KIND: gp.GP,
+    linear.KIND: linear.LINEAR,
+    mlp.KIND: _ENSEMBLE_TYPE,
+}
 STD = StdModelType()
 register_model_type(STD)
