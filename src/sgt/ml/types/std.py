@@ -28,6 +28,7 @@ from sgt.ml.base import (
 from sgt.ml.types import blend, gp, linear, mlp
 from sgt.ml.types.checkpoints import CheckpointUnreadable, Envelope, unpack_checkpoint
 from sgt.ml.types.fitting import MIN_ROWS_FOR_VALIDATION
+from sgt.ml.types.standardiser import Standardiser
 
 # Four narrow members cost about 1.4 times one 128-wide MLP to serve.
 ENSEMBLE = mlp.MlpConfig(members=4, width=64)
@@ -125,6 +126,8 @@ class StdRun(TrainingRun):
             kind for kind in (gp.KIND, mlp.KIND, linear.KIND) if kind in kinds
         )
         self._blends = len(inputs) <= BLEND_MAX_ROWS
+        # Out-of-fold residuals are scaled as each candidate scales its own.
+        self._target_scale = Standardiser.fit(targets, device="cpu").scale.double().numpy()
         self._fold_jobs = self._plan_folds() if self._blends else []
         self._fold_index = 0
         self._fold_run: CandidateRun | None = None
@@ -209,9 +212,8 @@ class StdRun(TrainingRun):
         self._fold_run = None
         self._fold_index += 1
         assert candidate.out_of_fold is not None
-        candidate.out_of_fold[held_out] = (predicted - self._targets[held_out]) / _scale(
-            self._targets
-        )
+        residuals = (predicted - self._targets[held_out]) / self._target_scale
+        candidate.out_of_fold[held_out] = residuals
         candidate.folds_left -= 1
         if candidate.folds_left:
             return False
@@ -302,13 +304,6 @@ def stacking_weights(residuals: list[np.ndarray], *, step: float = 0.05) -> np.n
         if loss < best_loss - 1e-12:
             best, best_loss = weights, loss
     return best
-
-
-def _scale(targets: np.ndarray) -> np.ndarray:
-    """Per-output standard deviation (1 for a constant output), as the candidates scale."""
-    values = np.asarray(targets, dtype=np.float64)
-    spread = values.std(axis=0)
-    return np.where(spread > 0.0, spread, 1.0)
 
 
 def _validation_mse(candidate: Candidate) -> float:
