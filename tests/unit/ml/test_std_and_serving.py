@@ -49,6 +49,8 @@ def test_a_type_refuses_another_types_checkpoint() -> None:
 
 def test_candidates_depend_on_the_row_count() -> None:
     assert candidate_kinds(5, None) == ["gp", "linear"]
+    # The forest only ever serves in a blend, so it is grown only where `std` blends.
+    assert candidate_kinds(30, None) == ["gp", "linear", "mlp", "forest"]
     assert candidate_kinds(500, None) == ["gp", "linear", "mlp"]
     assert candidate_kinds(100_000, None) == ["linear", "mlp"]
     assert candidate_kinds(500, get_model_type("mlp").initial(ModelShape(2, 1), seed=0))[0] == "mlp"
@@ -93,13 +95,26 @@ def test_std_blends_its_candidates_on_few_rows() -> None:
     served = run.best()
     assert isinstance(served, BlendPredictor) and run.chosen_kind == "blend"
     kinds = [getattr(member, "kind", None) for member in served.members]
-    assert len(kinds) >= 2 and set(kinds) <= {"gp", "linear", "mlp"}
+    assert len(kinds) >= 2 and set(kinds) <= {"gp", "linear", "mlp", "forest"}
     assert sum(served.weights) == pytest.approx(1.0) and min(served.weights) > 0.0
     probe = np.random.default_rng(5).uniform(-1.0, 1.0, size=(9, 3)).astype(np.float32)
     expected = sum(
         w * m.predict(probe) for w, m in zip(served.weights, served.members, strict=True)
     )
     np.testing.assert_allclose(served.predict(probe), expected, rtol=1e-5, atol=1e-6)
+
+
+def test_std_gives_trees_a_share_where_thresholds_matter() -> None:
+    rng = np.random.default_rng(40)
+    inputs = rng.uniform(-1.0, 1.0, size=(40, 4)).astype(np.float32)
+    jumps = (inputs[:, :1] > 0.3).astype(np.float32) + (inputs[:, 1:2] > -0.2)
+    targets = (jumps + 0.1 * rng.normal(size=(40, 1))).astype(np.float32)
+    served = converged_std(inputs, targets).best()
+    assert isinstance(served, BlendPredictor)
+    shares = {
+        getattr(m, "kind", None): w for m, w in zip(served.members, served.weights, strict=True)
+    }
+    assert shares.get("forest", 0.0) >= 0.1
 
 
 def test_a_blend_round_trips_through_its_checkpoint() -> None:
@@ -152,8 +167,8 @@ def test_blend_weights_come_from_rows_each_member_did_not_see() -> None:
     run = converged_std(inputs, targets)
     served = run.best()
     assert isinstance(served, BlendPredictor)
-    # Every member was retrained on 5 folds: 3 main runs plus 15 fold runs, several steps each.
-    assert run.step().steps > 18
+    # Every member was retrained on 5 folds: 4 main runs plus 20 fold runs, several steps each.
+    assert run.step().steps > 24
     # The validation loss reported is that of out-of-fold predictions, which are worse than
     # what each member scores on the rows it was trained on.
     progress = run.step()

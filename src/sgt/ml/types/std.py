@@ -1,16 +1,17 @@
 """The `std` model type: the robust default, which picks its model family from the data.
 
 Candidates are trained one after another on the same standardised data: an exact GP (when the
-rows fit its budget), ridge regression and an MLP ensemble. On few rows (BLEND_MAX_ROWS) `std`
-serves a blend of them: each candidate is also retrained on 5 folds, and the blend's weights are
-those whose average of the out-of-fold predictions errs least (stacking). On more rows the GP
-(else the ensemble) is the default; another candidate replaces it only where its validation error
-is lower by more than one standard error of the paired per-row difference. Imports the other
-model types of this package.
+rows fit its budget), ridge regression, an MLP ensemble and, on few rows, a forest of randomised
+trees. On few rows (BLEND_MAX_ROWS) `std` serves a blend of them: each candidate is also
+retrained on 5 folds, and the blend's weights are those whose average of the out-of-fold
+predictions errs least (stacking). On more rows the GP (else the ensemble) is the default;
+another candidate replaces it only where its validation error is lower by more than one standard
+error of the paired per-row difference. Imports the other model types of this package.
 """
 
 from __future__ import annotations
 
+import functools
 import itertools
 import math
 from typing import Protocol, cast
@@ -25,7 +26,7 @@ from sgt.ml.base import (
     TrainingRun,
     register_model_type,
 )
-from sgt.ml.types import blend, gp, linear, mlp
+from sgt.ml.types import blend, forest, gp, linear, mlp
 from sgt.ml.types.checkpoints import CheckpointUnreadable, Envelope, unpack_checkpoint
 from sgt.ml.types.fitting import MIN_ROWS_FOR_VALIDATION
 from sgt.ml.types.standardiser import Standardiser
@@ -73,6 +74,9 @@ def candidate_kinds(rows: int, start: Predictor | None) -> list[str]:
     kinds.append(linear.KIND)
     if rows >= MIN_ROWS_FOR_VALIDATION:
         kinds.append(mlp.KIND)
+    # Trees only ever serve in a blend: alone they are rarely the best family.
+    if MIN_ROWS_FOR_VALIDATION <= rows <= BLEND_MAX_ROWS:
+        kinds.append(forest.KIND)
     start_kind = getattr(start, "kind", None)
     if start_kind in kinds:
         kinds.remove(start_kind)
@@ -170,7 +174,7 @@ class StdRun(TrainingRun):
         run = _FAMILIES[kind].start_training(
             self.shape, inputs, targets, start=warm, seed=self._seed, device=self._device
         )
-        # Every family's run reports its validation residuals (gp, linear and mlp runs).
+        # Every family's run reports its validation residuals (gp, linear, mlp, forest).
         return cast(CandidateRun, run)
 
     def step(self) -> TrainingProgress:
@@ -290,20 +294,24 @@ class StdRun(TrainingRun):
 def stacking_weights(residuals: list[np.ndarray], *, step: float = 0.05) -> np.ndarray:
     """Non-negative weights summing to 1 whose weighted sum of the residual arrays (each the
     out-of-fold residuals of one candidate, same rows) has the least mean square. A grid on the
-    simplex: deterministic, and with three candidates 231 points."""
+    simplex: deterministic, and with four candidates 1771 points."""
     columns = np.stack([np.ravel(r) for r in residuals], axis=1)
     gram = columns.T @ columns
-    count = len(residuals)
-    ticks = int(round(1.0 / step))
-    best, best_loss = np.full(count, 1.0 / count), math.inf
-    for split in itertools.product(range(ticks + 1), repeat=count - 1):
-        if sum(split) > ticks:
-            continue
-        weights = np.array([*split, ticks - sum(split)], dtype=np.float64) / ticks
-        loss = float(weights @ gram @ weights)
-        if loss < best_loss - 1e-12:
-            best, best_loss = weights, loss
-    return best
+    grid = simplex_grid(len(residuals), int(round(1.0 / step)))
+    losses = np.einsum("pk,kl,pl->p", grid, gram, grid)
+    # The first of (nearly) equal minima, so that round-off cannot flip the choice.
+    return np.asarray(grid[int(np.argmax(losses <= losses.min() + 1e-12))])
+
+
+@functools.cache
+def simplex_grid(count: int, ticks: int) -> np.ndarray:
+    """Every vector of `count` multiples of 1/ticks that sum to 1, one per row."""
+    points = [
+        (*split, ticks - sum(split))
+        for split in itertools.product(range(ticks + 1), repeat=count - 1)
+        if sum(split) <= ticks
+    ]
+    return np.array(points, dtype=np.float64) / ticks
 
 
 def _validation_mse(candidate: Candidate) -> float:
@@ -317,7 +325,8 @@ def _margin(challenger: Candidate, default: Candidate) -> float:
 
 
 def load_predictor(data: bytes, *, device: str) -> Predictor:
-    """Read any checkpoint `std` may have written (a GP, ridge, MLP ensemble or their blend)."""
+    """Read any checkpoint `std` may have written (a GP, ridge, MLP ensemble, forest or a
+    blend of them)."""
     envelope = unpack_checkpoint(data, device=device)
     if envelope.kind == blend.KIND:
         return blend.load_blend_payload(
@@ -339,6 +348,8 @@ def _load_family(envelope: Envelope, *, device: str) -> Predictor:
         return mlp.load_mlp_payload(envelope.shape, envelope.payload, device=device)
     if envelope.kind == linear.KIND:
         return linear.load_linear_payload(envelope.shape, envelope.payload, device=device)
+    if envelope.kind == forest.KIND:
+        return forest.load_forest_payload(envelope.shape, envelope.payload, device=device)
     raise CheckpointUnreadable(f"checkpoint holds an unknown model kind '{envelope.kind}'")
 
 
@@ -348,8 +359,9 @@ class StdModelType(ModelType):
         "The default, and the right choice unless you know better. Inputs and targets are "
         "standardised from the training data; an exact Gaussian process (on up to 1500 rows), "
         "ridge regression and an ensemble of 4 MLPs (AdamW, weight decay, best-validation "
-        "weights, early stopping) are each trained. Up to 150 rows it serves their weighted "
-        "average, the weights chosen by 5-fold cross-validation (stacking); with more, the GP "
+        "weights, early stopping) are each trained. Up to 150 rows a forest of 100 randomised "
+        "trees joins them and it serves their weighted average, the weights chosen by 5-fold "
+        "cross-validation (stacking); with more, the GP "
         "(the ensemble beyond 3000 rows) is kept unless another is clearly better on validation "
         "rows. Strong from a dozen rows to many thousands; more samples resume from the current "
         "weights."
@@ -361,6 +373,7 @@ class StdModelType(ModelType):
             gp.GP.parameter_count(shape)
             + linear.LINEAR.parameter_count(shape)
             + _ENSEMBLE_TYPE.parameter_count(shape)
+            + forest.FOREST.parameter_count(shape)
         )
 
     def initial(self, shape: ModelShape, *, seed: int) -> Predictor:
@@ -392,6 +405,7 @@ _FAMILIES: dict[str, ModelType] = {
     gp.KIND: gp.GP,
     linear.KIND: linear.LINEAR,
     mlp.KIND: _ENSEMBLE_TYPE,
+    forest.KIND: forest.FOREST,
 }
 STD = StdModelType()
 register_model_type(STD)
