@@ -9,7 +9,8 @@ This is the study behind `std`'s blend of candidates on few rows (BLEND_MAX_ROWS
     .venv/bin/python bench/small_data.py                      # every task and size, ~15 min
     .venv/bin/python bench/small_data.py --sizes 30 --splits 5
 
-Contenders: `std`; the `gp` and `linear` types; `std`'s MLP ensemble trained alone ("ensemble").
+Contenders: `std`; the `gp` and `linear` types; `std`'s MLP ensemble and its forest of
+randomised trees, each trained alone ("ensemble", "forest").
 """
 
 from __future__ import annotations
@@ -34,7 +35,7 @@ from sklearn.model_selection import train_test_split
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "src"))
 
 from sgt.ml.base import ModelShape, ModelType, get_model_type  # noqa: E402
-from sgt.ml.types import mlp, std  # noqa: E402
+from sgt.ml.types import forest, mlp, std  # noqa: E402
 
 TEST_ROWS = 200
 Split = tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]
@@ -76,6 +77,7 @@ def contenders() -> dict[str, ModelType]:
         "gp": get_model_type("gp"),
         "linear": get_model_type("linear"),
         "ensemble": ensemble,
+        "forest": forest.FOREST,
     }
 
 
