@@ -142,10 +142,9 @@ def grow_trees(
     """Grow one tree per row of `draws` (trees, rows: how often each row is in its bootstrap
     sample) on float32 `inputs` and standardised float64 `targets`. Returns the trees and their
     roots."""
-    trees, rows = draws.shape
-    outputs = targets.shape[1]
-    # A node holds at least one drawn row, so a tree has fewer nodes than twice its rows.
-    batch = TreeBatch(trees * 2 * rows, outputs)
+    trees, outputs = draws.shape[0], targets.shape[1]
+    # A leaf holds at least one drawn row, so a tree has fewer nodes than twice those rows.
+    batch = TreeBatch(trees * 2 * int((draws > 0).sum(dim=1).max()), outputs)
     roots = batch.new_nodes(trees)
     tree_of, row_of = torch.nonzero(draws, as_tuple=True)
     weight = draws[tree_of, row_of].to(torch.float64)
@@ -173,10 +172,8 @@ def grow_trees(
         batch.left[parents], batch.right[parents] = children[:, 0], children[:, 1]
         # Pairs in nodes that stay leaves are done; the others move to a child.
         keep = splits[index]
-        goes_left = (
-            x[keep].gather(1, feature[index[keep]].unsqueeze(1)).squeeze(1)
-            <= (threshold[index[keep]])
-        )
+        chosen = feature[index[keep]].unsqueeze(1)
+        goes_left = x[keep].gather(1, chosen).squeeze(1) <= threshold[index[keep]]
         node_of = torch.where(goes_left, batch.left[node_of[keep]], batch.right[node_of[keep]])
         row_of, weight = row_of[keep], weight[keep]
         active = children.reshape(-1)
