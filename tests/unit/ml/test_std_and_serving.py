@@ -17,6 +17,7 @@ from sgt.ml.types.std import (
     StdRun,
     beats,
     candidate_kinds,
+    stacked_shares,
     stacking_weights,
 )
 
@@ -160,6 +161,18 @@ def test_stacking_weighs_what_lowers_the_blended_error() -> None:
     weights = stacking_weights([good, other, bad])
     assert weights.sum() == pytest.approx(1.0)
     assert weights[0] == pytest.approx(0.5, abs=0.15) and weights[2] == 0.0
+
+
+def test_a_far_worse_candidate_gets_no_share_even_where_its_errors_cancel() -> None:
+    good = np.random.default_rng(9).normal(scale=0.2, size=(40, 1))
+    # 3 times the error with the opposite sign: 0.75 good + 0.25 bad would be exact on these
+    # rows, a coincidence that new rows would not repeat.
+    bad = -3.0 * good
+    assert stacking_weights([good, bad]).tolist() == [0.75, 0.25]
+    assert stacked_shares([good, bad]).tolist() == [1.0, 0.0]
+    close = np.random.default_rng(10).normal(scale=0.2, size=(40, 1))  # as good, independent
+    assert stacked_shares([good, close, bad])[2] == 0.0
+    assert stacked_shares([good, close, bad])[1] > 0.0
 
 
 def test_blend_weights_come_from_rows_each_member_did_not_see() -> None:
