@@ -13,12 +13,12 @@
 #       --platform manylinux_2_17_x86_64 --platform manylinux1_x86_64 -d .whl NAME==VERSION
 # (25 wheels, 19 MiB in November 2026), and carry .whl to the GPU machine with the working tree.
 #
-#     OUT=/some/folder bash bench/cuda_check.sh      # in the repository root; 3 to 9 minutes
+#     OUT=/some/folder bash bench/cuda_check.sh      # in the repository root; 3 to 7 minutes
 #     DEVICE=cpu bash bench/cuda_check.sh            # the same steps without a GPU (a dry run)
 #
-# Steps, each bounded by its own time limit: `unit`, the model and trainer unit tests and the
-# checkpoint tests whose CUDA cases skip elsewhere; `timing`, bench/cuda_check.py (GPU against CPU inference of `std`);
-# `e2e`, the e2e suite on SQLite with every shared server on SGT_DEVICE=$DEVICE (last: the longest).
+# Steps, each bounded by its own time limit: `unit`, the tests whose CUDA cases skip elsewhere;
+# `timing`, bench/cuda_check.py (GPU against CPU inference of `std`); `e2e`, the e2e suite on
+# SQLite with every shared server on SGT_DEVICE=$DEVICE (last: the longest).
 # Each step runs even when an earlier one failed; logs go to $OUT; the exit status is non-zero
 # when any step failed.
 set -euo pipefail
@@ -55,12 +55,12 @@ step() { # step NAME SECONDS COMMAND...: run it under a time limit, keep its exi
   echo "=== $name: exit $rc after $((SECONDS - started)) s"
 }
 
-# The tests that train or load models; the rest of tests/unit never touches a device.
+# The tests with CUDA cases (they skip elsewhere); the other model tests train on the CPU alone.
 step unit 150 python3 -m pytest -q -p no:cacheprovider \
-  tests/storage/test_checkpoint_devices.py tests/unit/ml tests/unit/training tests/unit/test_config.py
+  tests/storage/test_checkpoint_devices.py tests/unit/ml/test_forest.py tests/unit/test_config.py
 step timing 120 python3 bench/cuda_check.py --device "$DEVICE"
 # SGT_E2E_BACKEND=sqlite selects nothing by itself: -m "not postgres" drops the PostgreSQL runs.
-step e2e 270 env SGT_TEST_DEVICE="$DEVICE" SGT_E2E_BACKEND=sqlite \
+step e2e 330 env SGT_TEST_DEVICE="$DEVICE" SGT_E2E_BACKEND=sqlite \
   python3 -m pytest -q -p no:cacheprovider tests/e2e -m "not postgres" --timeout 300 --durations 8
 
 failed=0
