@@ -378,10 +378,9 @@ class StdModelType(ModelType):
         "ridge regression and an ensemble of 4 MLPs (AdamW, weight decay, best-validation "
         "weights, early stopping) are each trained. Up to 150 rows a forest of 100 randomised "
         "trees joins them and it serves their weighted average, the weights chosen by 5-fold "
-        "cross-validation (stacking); with more, the GP "
-        "(the ensemble beyond 3000 rows) is kept unless another is clearly better on validation "
-        "rows. Strong from a dozen rows to many thousands; more samples resume from the current "
-        "weights."
+        "cross-validation (stacking); with more, the GP (the ensemble beyond 3000 rows) is kept "
+        "unless another is clearly better on validation rows. Strong from a dozen rows to many "
+        "thousands; more samples resume from the current weights."
     )
 
     def parameter_count(self, shape: ModelShape) -> int:
