@@ -75,6 +75,8 @@ def test_out_of_bag_residuals_are_honest() -> None:
     inputs = rng.uniform(-1.0, 1.0, size=(50, 3)).astype(np.float32)
     targets = (inputs[:, :1] + rng.normal(scale=0.5, size=(50, 1))).astype(np.float32)
     run, predictor = grown(inputs, targets)
+    # The forest improved once, when its last tree was grown; further steps change nothing.
+    assert not run.step().has_improved and run.best() is predictor
     residuals = run.validation_residuals()
     assert residuals is not None
     rows, values = residuals

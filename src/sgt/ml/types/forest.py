@@ -263,6 +263,7 @@ class ForestRun(TrainingRun):
 
     def step(self) -> TrainingProgress:
         rows = self._inputs.shape[0]
+        has_improved = False
         if self._best is None and rows:
             trees = min(self.config.trees_per_step, self.config.trees - self._grown)
             sample = min(rows, self.config.max_rows)
@@ -277,13 +278,14 @@ class ForestRun(TrainingRun):
             self._add_out_of_bag(batch, roots, draws == 0)
             if self._grown >= self.config.trees:
                 self._best = self._assemble()
+                has_improved = True
         self._steps += 1
         loss = self._out_of_bag_loss()
         return TrainingProgress(
             steps=self._steps,
             train_loss=loss if loss is not None else 0.0,
             val_loss=loss,
-            has_improved=self._best is not None and self._grown >= self.config.trees,
+            has_improved=has_improved,
             is_converged=self._best is not None or not rows,
         )
 
