@@ -305,7 +305,7 @@ def stacking_weights(residuals: list[np.ndarray], *, step: float = 0.05) -> np.n
     grid = simplex_grid(len(residuals), int(round(1.0 / step)))
     losses = np.einsum("pk,kl,pl->p", grid, gram, grid)
     # The first of (nearly) equal minima, so that round-off cannot flip the choice.
-    return np.asarray(grid[int(np.argmax(losses <= losses.min() + 1e-12))])
+    return np.array(grid[int(np.argmax(losses <= losses.min() + 1e-12))])  # a copy
 
 
 def stacked_shares(out_of_fold: list[np.ndarray]) -> np.ndarray:
@@ -322,13 +322,16 @@ def stacked_shares(out_of_fold: list[np.ndarray]) -> np.ndarray:
 
 @functools.cache
 def simplex_grid(count: int, ticks: int) -> np.ndarray:
-    """Every vector of `count` multiples of 1/ticks that sum to 1, one per row."""
+    """Every vector of `count` multiples of 1/ticks that sum to 1, one per row. Read-only: the
+    array is cached and shared by every call."""
     points = [
         (*split, ticks - sum(split))
         for split in itertools.product(range(ticks + 1), repeat=count - 1)
         if sum(split) <= ticks
     ]
-    return np.array(points, dtype=np.float64) / ticks
+    grid = np.array(points, dtype=np.float64) / ticks
+    grid.setflags(write=False)
+    return grid
 
 
 def _validation_mse(candidate: Candidate) -> float:
