@@ -203,9 +203,7 @@ def _best_splits(
     left_rows = torch.zeros(count, width, dtype=torch.float64).index_add_(
         0, index, goes_left.to(torch.float64)
     )
-    node_rows = torch.zeros(count, dtype=torch.float64).index_add_(
-        0, index, torch.ones_like(weight)
-    )
+    node_rows = torch.bincount(index, minlength=count)
     left_weight = torch.zeros(count, width, dtype=torch.float64).index_add_(
         0, index, goes_left * weight.unsqueeze(1)
     )
