@@ -50,8 +50,9 @@ def test_a_type_refuses_another_types_checkpoint() -> None:
 
 def test_candidates_depend_on_the_row_count() -> None:
     assert candidate_kinds(5, None) == ["gp", "linear"]
-    # The forest only ever serves in a blend, so it is grown only where `std` blends.
+    # The forest only ever serves in a blend, and only on the rows its bootstrap samples hold.
     assert candidate_kinds(30, None) == ["gp", "linear", "mlp", "forest"]
+    assert candidate_kinds(300, None) == ["gp", "linear", "mlp"]
     assert candidate_kinds(500, None) == ["gp", "linear", "mlp"]
     assert candidate_kinds(100_000, None) == ["linear", "mlp"]
     assert candidate_kinds(500, get_model_type("mlp").initial(ModelShape(2, 1), seed=0))[0] == "mlp"

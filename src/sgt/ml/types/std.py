@@ -2,11 +2,11 @@
 
 Candidates are trained one after another on the same standardised data: an exact GP (when the
 rows fit its budget), ridge regression, an MLP ensemble and, on few rows, a forest of randomised
-trees. On few rows (BLEND_MAX_ROWS) `std` serves a blend of them: each candidate is also
-retrained on 5 folds, and the blend's weights are those whose average of the out-of-fold
-predictions errs least (stacking). On more rows the GP (else the ensemble) is the default;
-another candidate replaces it only where its validation error is lower by more than one standard
-error of the paired per-row difference. Imports the other model types of this package.
+trees. On up to a few hundred rows (BLEND_MAX_ROWS) `std` serves a blend of them: each
+candidate is also retrained on 5 folds, and the blend's weights are those whose average of the
+out-of-fold predictions errs least (stacking). On more rows the GP (else the ensemble) is the
+default; another candidate replaces it only where its validation error is lower by more than one
+standard error of the paired per-row difference. Imports the other model types of this package.
 """
 
 from __future__ import annotations
@@ -35,8 +35,13 @@ from sgt.ml.types.standardiser import Standardiser
 ENSEMBLE = mlp.MlpConfig(members=4, width=64)
 # Up to this many rows `std` serves a stacked blend of its candidates rather than one of them: on
 # 15- to 120-row samples of four real data sets (bench/small_data.py) the GP it kept by default was
-# the worst of the three families, and the blend was within 5 % of the best one or better.
-BLEND_MAX_ROWS = 150
+# the worst of the three families, and the blend was within 5 % of the best one or better; on 240
+# and 360 rows it was 8-15 % better than the GP on cancer and never worse elsewhere. Beyond a few
+# hundred rows the 5-fold retrainings cost more (the GP's grow with the cube of the rows).
+BLEND_MAX_ROWS = 500
+# Trees join the blend on up to this many rows only: each tree's bootstrap sample holds at most
+# forest's max_rows (150) of them, and on 240 and 360 rows the forest never took a share.
+FOREST_MAX_ROWS = forest.FOREST.config.max_rows
 # Members whose share of a blend would fall below this are left out (they cost serving time).
 MIN_BLEND_SHARE = 1e-3
 # A candidate whose out-of-fold MSE exceeds the best one's by more than this factor gets no
@@ -80,7 +85,7 @@ def candidate_kinds(rows: int, start: Predictor | None) -> list[str]:
     if rows >= MIN_ROWS_FOR_VALIDATION:
         kinds.append(mlp.KIND)
     # Trees only ever serve in a blend: alone they are rarely the best family.
-    if MIN_ROWS_FOR_VALIDATION <= rows <= BLEND_MAX_ROWS:
+    if MIN_ROWS_FOR_VALIDATION <= rows <= min(FOREST_MAX_ROWS, BLEND_MAX_ROWS):
         kinds.append(forest.KIND)
     start_kind = getattr(start, "kind", None)
     if start_kind in kinds:
@@ -379,11 +384,11 @@ class StdModelType(ModelType):
         "The default, and the right choice unless you know better. Inputs and targets are "
         "standardised from the training data; an exact Gaussian process (on up to 1500 rows), "
         "ridge regression and an ensemble of 4 MLPs (AdamW, weight decay, best-validation "
-        "weights, early stopping) are each trained. Up to 150 rows a forest of 100 randomised "
-        "trees joins them and it serves their weighted average, the weights chosen by 5-fold "
-        "cross-validation (stacking); with more, the GP (the ensemble beyond 3000 rows) is kept "
-        "unless another is clearly better on validation rows. Strong from a dozen rows to many "
-        "thousands; more samples resume from the current weights."
+        "weights, early stopping) are each trained, joined by a forest of 100 randomised trees "
+        "up to 150 rows. Up to 500 rows it serves their weighted average, the weights chosen by "
+        "5-fold cross-validation (stacking); with more, the GP (the ensemble beyond 3000 rows) "
+        "is kept unless another is clearly better on validation rows. Strong from a dozen rows "
+        "to many thousands; more samples resume from the current weights."
     )
 
     def parameter_count(self, shape: ModelShape) -> int:
