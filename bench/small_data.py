@@ -1,13 +1,17 @@
-"""How `std` does on tens of rows, against each of its candidate families alone.
+"""How `std` does on tens to hundreds of rows, against each of its candidate families alone.
 
-Small samples (30, 60, 120 rows by default) of four real data sets and one synthetic one, each
+Samples (30, 60, 120 rows by default) of four real data sets and one synthetic one, each
 drawn 10 times with fixed seeds; the test rows are the next 200 of the same shuffle (linnerud:
 15 training and 5 test rows per split). For every contender the table shows its test RMSE divided
 by the mean predictor's on the same split, averaged over the splits: below 1 beats the mean.
-This is the study behind `std`'s blend of candidates on few rows (BLEND_MAX_ROWS).
+This is the study behind `std`'s blend of candidates on up to BLEND_MAX_ROWS rows.
 
-    .venv/bin/python bench/small_data.py                      # every task and size, ~15 min
+    .venv/bin/python bench/small_data.py                      # every task and size, ~20 min
     .venv/bin/python bench/small_data.py --sizes 30 --splits 5
+    .venv/bin/python bench/small_data.py --tasks diabetes,cancer,friedman1 --sizes 240,360
+
+A size whose sample and test rows do not fit in a data set is skipped (wine has 178 rows,
+diabetes 442).
 
 Contenders: `std`; the `gp` and `linear` types; `std`'s MLP ensemble and its forest of
 randomised trees, each trained alone ("ensemble", "forest").
@@ -119,6 +123,9 @@ def main() -> None:
     for task in args.tasks.split(","):
         sizes = [15] if task == "linnerud" else [int(size) for size in args.sizes.split(",")]
         for size in sizes:
+            if task != "linnerud" and size + TEST_ROWS > len(pool(task)[0]):
+                print(f"{task:<10} {size:>5}  (fewer than {size + TEST_ROWS} rows: skipped)")
+                continue
             ratios: dict[str, list[float]] = {name: [] for name in kinds}
             for train_x, test_x, train_y, test_y in splits(task, size, args.splits):
                 baseline = rmse(np.broadcast_to(train_y.mean(axis=0), test_y.shape), test_y)
