@@ -135,7 +135,7 @@ def main() -> None:
             means = {name: float(np.mean(values)) for name, values in ratios.items()}
             rows.append({"task": task, "rows": size, "splits": args.splits, **means})
             print(
-                f"{task:<10} {size:>5}  " + " ".join(f"{means[name]:>9.3f}" for name in kinds),
+                f"{task:<10} {size:>5}  " + " ".join(f"{means[name]:>9.4g}" for name in kinds),
                 flush=True,
             )
     Path(args.out).parent.mkdir(parents=True, exist_ok=True)
