@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 from concurrent.futures import ThreadPoolExecutor
 
 import numpy as np
@@ -9,6 +10,7 @@ import pytest
 import torch
 
 from sgt.ml.base import ModelShape, Predictor, TrainingRun, get_model_type
+from sgt.ml.types import std
 from sgt.ml.types.blend import BlendPredictor
 from sgt.ml.types.checkpoints import CheckpointUnreadable, pack_checkpoint, unpack_checkpoint
 from sgt.ml.types.std import (
@@ -174,6 +176,19 @@ def test_a_far_worse_candidate_gets_no_share_even_where_its_errors_cancel() -> N
     close = np.random.default_rng(10).normal(scale=0.2, size=(40, 1))  # as good, independent
     assert stacked_shares([good, close, bad])[2] == 0.0
     assert stacked_shares([good, close, bad])[1] > 0.0
+
+
+def test_far_worse_candidates_are_not_cross_validated(monkeypatch: pytest.MonkeyPatch) -> None:
+    # Noiseless and smooth: the others' errors are many times the GP's, so none could take a share
+    # of a blend. Leaving them out skips every fold run and changes nothing served.
+    inputs, targets = _smooth(30)
+    screened = converged_std(inputs, targets)
+    monkeypatch.setattr(std, "SCREEN_ERROR_RATIO", math.inf)
+    everyone = converged_std(inputs, targets)
+    assert screened.chosen_kind == everyone.chosen_kind == "gp"
+    probe = np.random.default_rng(7).uniform(-1.0, 1.0, size=(13, 2)).astype(np.float32)
+    assert np.array_equal(screened.best().predict(probe), everyone.best().predict(probe))
+    assert screened.step().steps < everyone.step().steps
 
 
 def test_blend_weights_come_from_rows_each_member_did_not_see() -> None:
