@@ -56,7 +56,7 @@ DEFAULT_BASELINES = ["mlp", "gp", "krr", "hgb", "mean"]
 # Past this multiple of the budget a run that has not converged is reported as such.
 CONVERGENCE_CAP_FACTOR = 5
 # The seven tasks of the target and the row each is judged on: one split of 5 linnerud test rows
-# cannot tell a 10 % margin from luck, 20 fixed splits can (docs/quality.md).
+# cannot tell a 10 % margin from luck; the mean of 20 fixed splits says far more (docs/quality.md).
 TARGET_ROWS = {
     "diabetes": "diabetes",
     "friedman1_200": "friedman1_200",
