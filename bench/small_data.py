@@ -65,8 +65,10 @@ def pool(name: str) -> tuple[np.ndarray, np.ndarray]:
     return inputs, targets
 
 
-def splits(name: str, rows: int, count: int) -> Iterator[Split]:
-    inputs, targets = pool(name)
+def splits(
+    name: str, inputs: np.ndarray, targets: np.ndarray, rows: int, count: int
+) -> Iterator[Split]:
+    """`count` fixed samples of `rows` rows of data set `name` (its `inputs` and `targets`)."""
     for seed in range(1, count + 1):
         if name == "linnerud":
             yield tuple(train_test_split(inputs, targets, test_size=5, random_state=seed))  # type: ignore[misc]
@@ -123,13 +125,16 @@ def main() -> None:
     rows: list[dict[str, object]] = []
     print(f"{'task':<10} {'rows':>5}  " + " ".join(f"{name:>9}" for name in kinds))
     for task in args.tasks.split(","):
+        inputs, targets = pool(task)
         sizes = [15] if task == "linnerud" else [int(size) for size in args.sizes.split(",")]
         for size in sizes:
-            if task != "linnerud" and size + MIN_TEST_ROWS > len(pool(task)[0]):
+            if task != "linnerud" and size + MIN_TEST_ROWS > len(inputs):
                 print(f"{task:<10} {size:>5}  (fewer than {size + MIN_TEST_ROWS} rows: skipped)")
                 continue
             ratios: dict[str, list[float]] = {name: [] for name in kinds}
-            for train_x, test_x, train_y, test_y in splits(task, size, args.splits):
+            for train_x, test_x, train_y, test_y in splits(
+                task, inputs, targets, size, args.splits
+            ):
                 baseline = rmse(np.broadcast_to(train_y.mean(axis=0), test_y.shape), test_y)
                 for name, kind in kinds.items():
                     predict = fitted(kind, train_x, train_y)
