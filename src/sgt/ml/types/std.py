@@ -37,8 +37,8 @@ ENSEMBLE = mlp.MlpConfig(members=4, width=64)
 # 15- to 120-row samples of four real data sets (bench/small_data.py) the GP it kept by default was
 # the worst of the three families, and the blend was within 5 % of the best one or better; on 240
 # and 360 rows it was 8-15 % better than the GP on cancer and within 0.6 % of it on diabetes and
-# friedman1. Beyond a few hundred rows the 5-fold retrainings cost more (the GP's
-# grow with the cube of the rows).
+# friedman1. Beyond a few hundred rows the 5-fold retrainings cost more (the GP's grow with the
+# cube of the rows).
 BLEND_MAX_ROWS = 500
 # Trees join the blend on up to this many rows only: each tree's bootstrap sample holds at most
 # forest's max_rows (150) of them, and on 240 and 360 rows adding it left the blends' errors
