@@ -50,7 +50,7 @@ def admin() -> None:
 @admin.command()
 def migrate() -> None:
     """Bring the database schema up to date."""
-    with _service_context():
+    with _service_context():  # opening it migrates
         pass
     click.echo("schema is up to date")
 
