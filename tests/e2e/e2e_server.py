@@ -162,6 +162,15 @@ class SgtServer:
                 children.append(int(stat.parent.name))
         return children
 
+    def api_peak_memory_bytes(self) -> int:
+        """The peak resident memory of the API process (`sgt serve` itself, with one API
+        worker), from /proc: what a request that allocated much would have raised."""
+        assert self.process is not None
+        for line in Path(f"/proc/{self.process.pid}/status").read_text().splitlines():
+            if line.startswith("VmHWM:"):
+                return int(line.split()[1]) * 1024
+        raise RuntimeError("no VmHWM in /proc status")
+
     def close(self) -> None:
         self.stop()
         self.http.close()

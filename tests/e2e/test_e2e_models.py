@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import time
-
 import pytest
 from e2e_server import Session, assert_error
 
@@ -100,15 +98,15 @@ def test_sizes_out_of_bounds_are_create_exceptions(alice: Session, field: str, v
     assert alice.my_models() == []
 
 
-def test_a_huge_in_size_is_refused_at_once(alice: Session) -> None:
-    began = time.perf_counter()
+def test_a_huge_in_size_is_refused_before_anything_is_allocated(alice: Session) -> None:
+    # One row of such a network's first layer alone would be 4 GB; the server refuses from the
+    # sizes. How fast it answers is measured by bench/e2e_timings.py.
+    peak_before = alice.server.api_peak_memory_bytes()
     reply = alice.post(CREATE, **create_body(in_size=10**9, out_size=10**9))
-    seconds = time.perf_counter() - began
-    print(f"\ncreate with in_size=10**9 refused in {seconds * 1000:.1f} ms")
     assert_error(reply, "CreateWeightsNetException", "in_size")
-    # Nothing was allocated: a refusal costs no more than any small request.
-    assert seconds < 5.0
+    assert alice.server.api_peak_memory_bytes() - peak_before < 64 * 2**20
     assert alice.my_models() == []
+    alice.create("small")  # the server answers the next request as usual
 
 
 @pytest.mark.parametrize(

@@ -1,27 +1,43 @@
-"""`sgt admin`: migrate the schema and manage users without HTTP."""
+"""`sgt admin`: migrate the schema and manage users without HTTP.
+
+Each command checks its options first, then opens the service context on the configured
+database inside `_service_context`, which closes it however the command ends. Imports the
+services and config, never the API or the trainer.
+"""
 
 from __future__ import annotations
 
 import secrets
+from collections.abc import Iterator
+from contextlib import contextmanager
 from datetime import UTC, datetime
 
 import click
 
 from sgt.config import load_settings
+from sgt.errors import SgtError
+from sgt.services import users
 from sgt.services.context import ServiceContext, open_context
 
 
-def _context() -> ServiceContext:
-    return open_context(load_settings())
+@contextmanager
+def _service_context() -> Iterator[ServiceContext]:
+    """The context on the configured database (opening it migrates), closed on every path; a
+    domain error ends the command with its message instead of a traceback."""
+    ctx = open_context(load_settings())
+    try:
+        yield ctx
+    except SgtError as error:
+        raise click.ClickException(str(error)) from error
+    finally:
+        ctx.close()
 
 
 def _parse_end_time(value: str | None) -> datetime | None:
     if value is None:
         return None
-    from sgt.services.users import parse_end_time
-
     try:
-        return parse_end_time(value)
+        return users.parse_end_time(value)
     except ValueError:
         raise click.BadParameter("expected 'YYYY-MM-DD HH:MM:SS' (UTC)") from None
 
@@ -34,17 +50,17 @@ def admin() -> None:
 @admin.command()
 def migrate() -> None:
     """Bring the database schema up to date."""
-    ctx = _context()  # opening the context migrates
-    ctx.close()
+    with _service_context():  # opening it migrates
+        pass
     click.echo("schema is up to date")
 
 
 @admin.command("system-key")
 def system_key() -> None:
     """Print the system key (from configuration, or generated into the data directory)."""
-    ctx = _context()
-    click.echo(ctx.system_key)
-    ctx.close()
+    with _service_context() as ctx:
+        key = ctx.system_key
+    click.echo(key)
 
 
 @admin.group()
@@ -59,12 +75,10 @@ def user() -> None:
 @click.option("--end-time", help="When the key stops working, 'YYYY-MM-DD HH:MM:SS' UTC.")
 def create_user(secret_id: str, secret_key: str | None, doc: str, end_time: str | None) -> None:
     """Create a user (or replace its key) and print the key."""
-    from sgt.services.users import put_user
-
     key = secret_key or secrets.token_urlsafe(24)
-    ctx = _context()
-    put_user(ctx, secret_id=secret_id, secret_key=key, doc=doc, end_time=_parse_end_time(end_time))
-    ctx.close()
+    ends = _parse_end_time(end_time)
+    with _service_context() as ctx:
+        users.put_user(ctx, secret_id=secret_id, secret_key=key, doc=doc, end_time=ends)
     click.echo(key)
 
 
@@ -73,12 +87,9 @@ def create_user(secret_id: str, secret_key: str | None, doc: str, end_time: str 
 @click.option("--key", "secret_key", help="The new key; generated when omitted.")
 def rotate_user(secret_id: str, secret_key: str | None) -> None:
     """Give a user a new key (the old one stops working) and print it."""
-    from sgt.services.users import rotate_user_key
-
     key = secret_key or secrets.token_urlsafe(24)
-    ctx = _context()
-    found = rotate_user_key(ctx, secret_id=secret_id, secret_key=key)
-    ctx.close()
+    with _service_context() as ctx:
+        found = users.rotate_user_key(ctx, secret_id=secret_id, secret_key=key)
     if not found:
         raise click.ClickException(f"no user '{secret_id}'")
     click.echo(key)
@@ -90,16 +101,13 @@ def rotate_user(secret_id: str, secret_key: str | None) -> None:
 @click.option("--never", is_flag=True, help="Remove the expiry.")
 def expire_user(secret_id: str, end_time: str | None, never: bool) -> None:
     """Set when a user's key stops working (default: now)."""
-    from sgt.services.users import expire_user as set_expiry
-
     when = (
         None
         if never
         else (_parse_end_time(end_time) or datetime.now(UTC).replace(tzinfo=None, microsecond=0))
     )
-    ctx = _context()
-    found = set_expiry(ctx, secret_id, when)
-    ctx.close()
+    with _service_context() as ctx:
+        found = users.expire_user(ctx, secret_id, when)
     if not found:
         raise click.ClickException(f"no user '{secret_id}'")
     click.echo(f"{secret_id}: {'never expires' if when is None else f'expires {when} UTC'}")
@@ -108,9 +116,7 @@ def expire_user(secret_id: str, end_time: str | None, never: bool) -> None:
 @user.command("list")
 def list_all_users() -> None:
     """List users: secret_id, expiry, doc."""
-    from sgt.services.users import list_users
-
-    ctx = _context()
-    for secret_id, doc, end_time in list_users(ctx):
+    with _service_context() as ctx:
+        listed = users.list_users(ctx)
+    for secret_id, doc, end_time in listed:
         click.echo(f"{secret_id}\t{end_time or '-'}\t{doc}")
-    ctx.close()

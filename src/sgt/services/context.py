@@ -33,19 +33,23 @@ def open_context(settings: Settings, *, run_migrations: bool = True) -> ServiceC
     if settings.is_embedded_database:
         settings.data_dir.mkdir(parents=True, exist_ok=True)
     db = Database(settings.effective_database_url)
-    if run_migrations:
-        migrate(db)
-    return ServiceContext(
-        db=db,
-        limits=ModelLimits(
-            max_in_size=settings.max_in_size,
-            max_out_size=settings.max_out_size,
-            max_parameters=settings.max_parameters,
-            max_client_data_bytes=settings.max_client_data_bytes,
-        ),
-        system_key=resolve_system_key(settings.system_key, settings.data_dir),
-        key_verifier=KeyVerifier(),
-        model_cache=ModelCache(capacity=settings.model_cache_size, device=settings.device),
-        parallelism=RowParallelism(settings.torch_threads or usable_cpus()),
-        device=settings.device,
-    )
+    try:
+        if run_migrations:
+            migrate(db)
+        return ServiceContext(
+            db=db,
+            limits=ModelLimits(
+                max_in_size=settings.max_in_size,
+                max_out_size=settings.max_out_size,
+                max_parameters=settings.max_parameters,
+                max_client_data_bytes=settings.max_client_data_bytes,
+            ),
+            system_key=resolve_system_key(settings.system_key, settings.data_dir),
+            key_verifier=KeyVerifier(),
+            model_cache=ModelCache(capacity=settings.model_cache_size, device=settings.device),
+            parallelism=RowParallelism(settings.torch_threads or usable_cpus()),
+            device=settings.device,
+        )
+    except BaseException:
+        db.dispose()  # a failed start leaves no connection behind (a PostgreSQL drop waits on it)
+        raise

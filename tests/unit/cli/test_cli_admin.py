@@ -1,15 +1,19 @@
 """`sgt admin` through click's CliRunner on a temporary data directory: users are created,
-rotated, expired and listed without HTTP, and the service sees the result."""
+rotated, expired and listed without HTTP, and the service sees the result. Whatever way a command
+ends, it leaves its database free: no file held open, no PostgreSQL connection left behind."""
 
 from __future__ import annotations
 
+import os
 import stat
 from collections.abc import Iterator
 from pathlib import Path
 
+import psycopg
 import pytest
 from click.testing import CliRunner, Result
 
+from pg_support import PostgresDatabases, server_url
 from sgt.cli.main import cli
 from sgt.config import Settings
 from sgt.services import users
@@ -130,3 +134,93 @@ def test_list_shows_every_user(service: ServiceContext) -> None:
     sgt("admin", "user", "create", "a", "--key", "k", "--doc", "first")
     lines = sgt("admin", "user", "list").stdout.splitlines()
     assert lines == ["a\t-\tfirst", "b\t2031-02-03 04:05:06\t"]
+
+
+def files_held_open_under(directory: Path) -> list[str]:
+    """What this process has open under `directory` (Linux: /proc/self/fd)."""
+    held = []
+    for descriptor in Path("/proc/self/fd").iterdir():
+        try:
+            target = os.readlink(descriptor)
+        except OSError:  # the descriptor listing the directory itself, closed by now
+            continue
+        if target.startswith(str(directory)):
+            held.append(target)
+    return held
+
+
+FAILING_ADMIN_COMMANDS = {
+    "bad end time": ["admin", "user", "create", "alice", "--end-time", "soon"],
+    "unknown user rotated": ["admin", "user", "rotate", "nobody"],
+    "unknown user expired": ["admin", "user", "expire", "nobody"],
+}
+
+
+@pytest.mark.parametrize("args", FAILING_ADMIN_COMMANDS.values(), ids=FAILING_ADMIN_COMMANDS)
+def test_a_failed_command_leaves_the_sqlite_file_closed(data_dir: Path, args: list[str]) -> None:
+    assert sgt("admin", "migrate").exit_code == 0
+    assert files_held_open_under(data_dir) == []
+    result = CliRunner().invoke(cli, args)
+    assert result.exit_code != 0
+    assert files_held_open_under(data_dir) == []
+
+
+def test_every_admin_command_leaves_the_sqlite_file_closed(data_dir: Path) -> None:
+    for args in (
+        ["migrate"],
+        ["system-key"],
+        ["user", "create", "alice", "--key", "k"],
+        ["user", "rotate", "alice"],
+        ["user", "expire", "alice"],
+        ["user", "list"],
+    ):
+        assert sgt("admin", *args).exit_code == 0
+        assert files_held_open_under(data_dir) == [], args
+
+
+@pytest.fixture(scope="module")
+def pg_databases() -> Iterator[PostgresDatabases]:
+    databases = PostgresDatabases()
+    yield databases
+    databases.close()
+
+
+def drop_database(url: str) -> None:
+    """DROP DATABASE without FORCE: PostgreSQL refuses while any connection to it is open."""
+    name = url.rsplit("/", 1)[1]
+    maintenance = server_url().replace("postgresql+psycopg://", "postgresql://")
+    with psycopg.connect(maintenance, autocommit=True) as connection:
+        connection.execute(f'DROP DATABASE "{name}"')
+
+
+PG_ADMIN_COMMANDS = {
+    "user created": (["admin", "user", "create", "alice", "--key", "k"], 0),
+    "unknown user rotated": (["admin", "user", "rotate", "nobody"], 1),
+    "secret_id longer than the column": (["admin", "user", "create", "a" * 600], 1),
+    "data directory unusable": (["admin", "system-key"], None),
+}
+
+
+@pytest.mark.postgres
+@pytest.mark.parametrize(("args", "exit_code"), PG_ADMIN_COMMANDS.values(), ids=PG_ADMIN_COMMANDS)
+def test_a_postgresql_database_can_be_dropped_after_any_admin_command(
+    pg_databases: PostgresDatabases,
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    args: list[str],
+    exit_code: int | None,
+) -> None:
+    url = pg_databases.create()
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.setenv("SGT_DATABASE_URL", url)
+    not_a_directory = tmp_path / "a-file"
+    not_a_directory.write_text("")
+    monkeypatch.setenv("SGT_DATA_DIR", str(not_a_directory))  # only system-key writes there
+    if args != ["admin", "system-key"]:
+        monkeypatch.setenv("SGT_SYSTEM_KEY", "configured")
+    result = CliRunner().invoke(cli, args)
+    if exit_code is None:
+        assert result.exit_code != 0
+    else:
+        assert result.exit_code == exit_code, result.output
+    drop_database(url)
