@@ -29,25 +29,29 @@ class ModelSpec:
 
 @dataclass(frozen=True)
 class ModelRecord:
-    """A model as `read_my_sgt_model` and `read_public_sgt_model` show it."""
+    """A model as `read_my_sgt_model` and `read_public_sgt_model` show it: the contract's record.
 
-    key: ModelKey
-    spec: ModelSpec
+    This class is the record's one definition. Its fields are the eight of API.md, in the
+    contract's order and with its names; the API encodes it and derives its OpenAPI schema from
+    it, so the two cannot drift.
+    """
+
+    user_unique_id: str
+    name: str
     client_data: Any
+    app_name: str
+    model_type: str
+    in_size: int
+    out_size: int
     is_public: bool
 
-    def to_wire(self) -> dict[str, Any]:
-        """The contract's record, with exactly its eight fields."""
-        return {
-            "user_unique_id": self.key.owner,
-            "name": self.key.name,
-            "client_data": self.client_data,
-            "app_name": self.key.app_name,
-            "model_type": self.spec.model_type,
-            "in_size": self.spec.in_size,
-            "out_size": self.spec.out_size,
-            "is_public": self.is_public,
-        }
+    @property
+    def key(self) -> ModelKey:
+        return ModelKey(owner=self.user_unique_id, app_name=self.app_name, name=self.name)
+
+    @property
+    def spec(self) -> ModelSpec:
+        return ModelSpec(self.model_type, self.in_size, self.out_size)
 
 
 @dataclass(frozen=True)
