@@ -27,14 +27,12 @@ class ModelSpec:
     out_size: int
 
 
+# The record's one definition: the eight fields of API.md, in the contract's order and with its
+# names. The API encodes it as it is and derives its OpenAPI schema from it (the docstring is the
+# schema's description), so the two cannot drift.
 @dataclass(frozen=True)
 class ModelRecord:
-    """A model as `read_my_sgt_model` and `read_public_sgt_model` show it: the contract's record.
-
-    This class is the record's one definition. Its fields are the eight of API.md, in the
-    contract's order and with its names; the API encodes it and derives its OpenAPI schema from
-    it, so the two cannot drift.
-    """
+    """A model as `read_my_sgt_model` and `read_public_sgt_model` show it."""
 
     user_unique_id: str
     name: str
