@@ -13,6 +13,7 @@ from typing import Any, Literal
 import msgspec
 
 from sgt.domain.training import TrainingStatus
+from sgt.services.users import END_TIME_FORMAT
 
 Matrix = list[list[float]]
 
@@ -123,8 +124,6 @@ class ErrorBody(msgspec.Struct):
 # whose float text is the one clients have always received, and msgspec derives their OpenAPI
 # schemas. The model record is `sgt.domain.models.ModelRecord` itself.
 
-TIME_FORMAT = "%Y-%m-%d %H:%M:%S"
-
 
 @dataclass(frozen=True)
 class TrainStatusBody:
@@ -151,5 +150,5 @@ class TrainStatusBody:
             loss_history=status.loss_history,
             updated_at=None
             if status.updated_at is None
-            else status.updated_at.strftime(TIME_FORMAT),
+            else status.updated_at.strftime(END_TIME_FORMAT),
         )
