@@ -63,7 +63,7 @@ class OperationRouter(APIRouter):
         def respond(ctx: ServiceContext, request: Body) -> bytes:
             return encode_answer(handler(ctx, request))
 
-        self._add(operation, _Steps(False, respond, respond))
+        self._add(operation, _Steps(authenticated=False, respond=respond, respond_on_loop=respond))
 
     def add_authenticated(
         self,
@@ -81,7 +81,9 @@ class OperationRouter(APIRouter):
             user = authenticate_if_remembered(ctx, request.secret_id, request.secret_key)
             return None if user is None else encode_answer(handler(ctx, user, request))
 
-        self._add(operation, _Steps(True, respond, respond_on_loop))
+        self._add(
+            operation, _Steps(authenticated=True, respond=respond, respond_on_loop=respond_on_loop)
+        )
 
     def _add(self, operation: Operation[Any], steps: _Steps) -> None:
         async def endpoint(request: Request) -> Response:
