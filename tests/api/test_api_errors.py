@@ -8,7 +8,7 @@ import logging
 import pytest
 from api_client import Post, TestClient
 
-from sgt.api import operations
+from sgt.api import pipeline
 from sgt.errors import StorageError
 from sgt.services import models
 
@@ -42,7 +42,7 @@ def test_an_unexpected_fault_is_an_internal_exception_logged_under_the_request_i
 def test_a_fault_while_authenticating_is_an_internal_exception(
     post: Post, credentials: dict[str, str], monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    monkeypatch.setattr(operations, "authenticate", explode)
+    monkeypatch.setattr(pipeline, "authenticate", explode)
     response = post("/public/read_my_sgt_model", credentials)
     assert response.status_code == 400
     assert response.json() == {"exception": "InternalException", "message": "internal exception"}

@@ -7,9 +7,7 @@ import uuid
 from collections import Counter
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
-from typing import Any
 
-import msgspec
 from fastapi import FastAPI
 from fastapi.exceptions import RequestValidationError
 from starlette.exceptions import HTTPException
@@ -18,8 +16,8 @@ from starlette.responses import Response
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from sgt import __version__
-from sgt.api import schemas
 from sgt.api.errors import REQUEST_EXCEPTION, error_response, internal_error_response
+from sgt.api.openapi import install_components
 from sgt.api.routes import auth, health, models, run, train_data
 from sgt.config import Settings, load_settings
 from sgt.ml.runtime import configure_torch
@@ -27,6 +25,8 @@ from sgt.services.context import ServiceContext, open_context
 
 log = logging.getLogger("sgt.api")
 PREFIX = "/sgt"
+# The contract's operations, served under PREFIX and described in the OpenAPI components.
+OPERATION_GROUPS = (auth, models, run, train_data)
 
 
 def create_app(settings: Settings, ctx: ServiceContext | None = None) -> FastAPI:
@@ -55,11 +55,11 @@ def create_app(settings: Settings, ctx: ServiceContext | None = None) -> FastAPI
     )
     app.state.settings = settings
     app.state.request_counts = Counter()
-    for group in (auth, models, run, train_data):
+    for group in OPERATION_GROUPS:
         app.include_router(group.router, prefix=PREFIX)
     app.include_router(health.router)
     _install_error_handlers(app)
-    _install_openapi_components(app)
+    install_components(app, [op for group in OPERATION_GROUPS for op in group.router.operations])
     app.add_middleware(RequestIdMiddleware, counts=app.state.request_counts)
     return app
 
@@ -108,26 +108,3 @@ def _install_error_handlers(app: FastAPI) -> None:
     app.add_exception_handler(HTTPException, on_http_exception)
     app.add_exception_handler(RequestValidationError, on_validation_error)
     app.add_exception_handler(Exception, on_unexpected)
-
-
-def _install_openapi_components(app: FastAPI) -> None:
-    structs = [
-        value
-        for value in vars(schemas).values()
-        if isinstance(value, type)
-        and issubclass(value, msgspec.Struct)
-        and value is not msgspec.Struct
-    ]
-    _, components = msgspec.json.schema_components(
-        structs, ref_template="#/components/schemas/{name}"
-    )
-    build = app.openapi
-
-    def openapi() -> dict[str, Any]:
-        if app.openapi_schema is None:
-            document = build()
-            document.setdefault("components", {}).setdefault("schemas", {}).update(components)
-            app.openapi_schema = document
-        return app.openapi_schema
-
-    app.openapi = openapi  # type: ignore[method-assign]

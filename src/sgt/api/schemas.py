@@ -1,4 +1,4 @@
-"""Request bodies, one class per endpoint, field names exactly as in API.md.
+"""Request and response bodies, one class per endpoint, field names exactly as in API.md.
 
 Bodies are decoded with msgspec straight from bytes: strict types (a JSON `"false"` is not a
 bool, `true` is not a number), unknown fields ignored. Credentials are typed loosely on purpose:
@@ -7,9 +7,13 @@ a missing or non-string secret is an AuthException, not a RequestException.
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from typing import Any, Literal
 
 import msgspec
+
+from sgt.domain.training import TrainingStatus
+from sgt.services.users import END_TIME_FORMAT
 
 Matrix = list[list[float]]
 
@@ -116,18 +120,15 @@ class ErrorBody(msgspec.Struct):
     message: str
 
 
-class ModelRecordBody(msgspec.Struct):
-    user_unique_id: str
-    name: str
-    client_data: Any
-    app_name: str
-    model_type: str
-    in_size: int
-    out_size: int
-    is_public: bool
+# Response bodies. They are dataclasses, not Structs: the pipeline encodes them with orjson,
+# whose float text is the one clients have always received, and msgspec derives their OpenAPI
+# schemas. The model record is `sgt.domain.models.ModelRecord` itself.
 
 
-class TrainStatusBody(msgspec.Struct):
+@dataclass(frozen=True)
+class TrainStatusBody:
+    """What `get_sgt_model_train_status` answers (extension; times in UTC)."""
+
     state: str
     sample_count: int
     trained_sample_count: int
@@ -136,3 +137,18 @@ class TrainStatusBody(msgspec.Struct):
     val_loss: float | None
     loss_history: list[list[float | None]]
     updated_at: str | None
+
+    @classmethod
+    def of(cls, status: TrainingStatus) -> TrainStatusBody:
+        return cls(
+            state=status.state.value,
+            sample_count=status.sample_count,
+            trained_sample_count=status.trained_sample_count,
+            steps=status.steps,
+            train_loss=status.train_loss,
+            val_loss=status.val_loss,
+            loss_history=status.loss_history,
+            updated_at=None
+            if status.updated_at is None
+            else status.updated_at.strftime(END_TIME_FORMAT),
+        )

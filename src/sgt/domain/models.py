@@ -27,27 +27,29 @@ class ModelSpec:
     out_size: int
 
 
+# The record's one definition: the eight fields of API.md, in the contract's order and with its
+# names. The API encodes it as it is and derives its OpenAPI schema from it (the docstring is the
+# schema's description), so the two cannot drift.
 @dataclass(frozen=True)
 class ModelRecord:
     """A model as `read_my_sgt_model` and `read_public_sgt_model` show it."""
 
-    key: ModelKey
-    spec: ModelSpec
+    user_unique_id: str
+    name: str
     client_data: Any
+    app_name: str
+    model_type: str
+    in_size: int
+    out_size: int
     is_public: bool
 
-    def to_wire(self) -> dict[str, Any]:
-        """The contract's record, with exactly its eight fields."""
-        return {
-            "user_unique_id": self.key.owner,
-            "name": self.key.name,
-            "client_data": self.client_data,
-            "app_name": self.key.app_name,
-            "model_type": self.spec.model_type,
-            "in_size": self.spec.in_size,
-            "out_size": self.spec.out_size,
-            "is_public": self.is_public,
-        }
+    @property
+    def key(self) -> ModelKey:
+        return ModelKey(owner=self.user_unique_id, app_name=self.app_name, name=self.name)
+
+    @property
+    def spec(self) -> ModelSpec:
+        return ModelSpec(self.model_type, self.in_size, self.out_size)
 
 
 @dataclass(frozen=True)

@@ -24,7 +24,11 @@ MAX_LOSS_HISTORY = 200
 
 @dataclass(frozen=True)
 class TrainingStatus:
-    """What `get_sgt_model_train_status` reports."""
+    """A model's training progress as storage reads it.
+
+    Its wire form is `sgt.api.schemas.TrainStatusBody`, built from this by
+    `TrainStatusBody.of`: the same fields, the state as its name and the time as contract text.
+    """
 
     state: TrainingState
     sample_count: int

@@ -3,7 +3,8 @@
 The plain key is never stored or logged; a copy of the database gives only scrypt hashes.
 Checking a key costs one scrypt (tens of milliseconds), so a verified (user, hash, key digest)
 is remembered in memory: repeated requests cost one SHA-256, and a rotated key (new hash) or a
-wrong key always goes through scrypt again.
+wrong key always goes through scrypt again. This is the process's one credential cache: the API
+asks it (through `recalls`) whether a small request may be served on the event loop.
 """
 
 from __future__ import annotations
@@ -48,24 +49,34 @@ class KeyVerifier:
         self._dummy_hash = hash_secret_key(secrets.token_hex(16), self._dummy_salt)
 
     def verify(self, presented: str, *, stored_hash: bytes | None, salt: bytes | None) -> bool:
+        """Whether `presented` is the key behind `stored_hash`: one scrypt unless remembered."""
         if stored_hash is None or salt is None:
             hmac.compare_digest(hash_secret_key(presented, self._dummy_salt), self._dummy_hash)
             return False
+        if self.recalls(presented, stored_hash=stored_hash, salt=salt):
+            return True
+        if not hmac.compare_digest(hash_secret_key(presented, salt), stored_hash):
+            return False
+        digest = hashlib.sha256(presented.encode()).digest()
+        entry = (stored_hash, salt)
+        with self._lock:
+            self._verified[entry] = digest
+            while len(self._verified) > VERIFIED_CACHE_SIZE:
+                self._verified.popitem(last=False)
+        return True
+
+    def recalls(self, presented: str, *, stored_hash: bytes, salt: bytes) -> bool:
+        """Whether `presented` matched `stored_hash` lately; memory only, never a scrypt.
+
+        False says nothing about the key: only `verify` can tell.
+        """
         digest = hashlib.sha256(presented.encode()).digest()
         entry = (stored_hash, salt)
         with self._lock:
             remembered = self._verified.get(entry)
             if remembered is not None:
                 self._verified.move_to_end(entry)
-        if remembered is not None and hmac.compare_digest(remembered, digest):
-            return True
-        if not hmac.compare_digest(hash_secret_key(presented, salt), stored_hash):
-            return False
-        with self._lock:
-            self._verified[entry] = digest
-            while len(self._verified) > VERIFIED_CACHE_SIZE:
-                self._verified.popitem(last=False)
-        return True
+        return remembered is not None and hmac.compare_digest(remembered, digest)
 
 
 def keys_match(presented: str, expected: str) -> bool:

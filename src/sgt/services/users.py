@@ -21,20 +21,61 @@ class CurrentUser:
 
 def authenticate(ctx: ServiceContext, secret_id: object, secret_key: object) -> CurrentUser:
     """The user these credentials belong to; raises AuthFailed when missing, wrong or expired."""
+    owner, key, stored = _stored_key(ctx, secret_id, secret_key)
+    if stored is None:
+        ctx.key_verifier.verify(key, stored_hash=None, salt=None)
+        raise AuthFailed("secret_id or secret_key is wrong")
+    if not ctx.key_verifier.verify(key, stored_hash=stored.key_hash, salt=stored.key_salt):
+        raise AuthFailed("secret_id or secret_key is wrong")
+    return _unexpired(owner, stored)
+
+
+def authenticate_if_remembered(
+    ctx: ServiceContext, secret_id: object, secret_key: object
+) -> CurrentUser | None:
+    """The user, when this process verified the same key for it lately; None when only
+    `authenticate` can tell (an unknown user, a key not seen yet, a rotated key).
+
+    It costs one database read and one SHA-256, never a scrypt, so the event loop may call it.
+    Raises AuthFailed for missing credentials and for a remembered key that has expired.
+    """
+    owner, key, stored = _stored_key(ctx, secret_id, secret_key)
+    if stored is None or not ctx.key_verifier.recalls(
+        key, stored_hash=stored.key_hash, salt=stored.key_salt
+    ):
+        return None
+    return _unexpired(owner, stored)
+
+
+@dataclass(frozen=True)
+class _StoredKey:
+    user_id: int
+    key_hash: bytes
+    key_salt: bytes
+    end_time: datetime | None
+
+
+def _stored_key(
+    ctx: ServiceContext, secret_id: object, secret_key: object
+) -> tuple[str, str, _StoredKey | None]:
     if not isinstance(secret_id, str) or not isinstance(secret_key, str) or not secret_id:
         raise AuthFailed("secret_id and secret_key are required strings")
     with ctx.db.read() as session:
         user = user_store.find_user(session, secret_id)
-        row = None if user is None else (user.id, user.key_hash, user.key_salt, user.end_time)
-    if row is None:
-        ctx.key_verifier.verify(secret_key, stored_hash=None, salt=None)
-        raise AuthFailed("secret_id or secret_key is wrong")
-    user_id, key_hash, key_salt, end_time = row
-    if not ctx.key_verifier.verify(secret_key, stored_hash=key_hash, salt=key_salt):
-        raise AuthFailed("secret_id or secret_key is wrong")
-    if end_time is not None and end_time <= _utcnow():
-        raise AuthFailed(f"the key of '{secret_id}' expired at {end_time:{END_TIME_FORMAT}} UTC")
-    return CurrentUser(id=user_id, secret_id=secret_id)
+        stored = (
+            None
+            if user is None
+            else _StoredKey(user.id, user.key_hash, user.key_salt, user.end_time)
+        )
+    return secret_id, secret_key, stored
+
+
+def _unexpired(secret_id: str, stored: _StoredKey) -> CurrentUser:
+    if stored.end_time is not None and stored.end_time <= _utcnow():
+        raise AuthFailed(
+            f"the key of '{secret_id}' expired at {stored.end_time:{END_TIME_FORMAT}} UTC"
+        )
+    return CurrentUser(id=stored.user_id, secret_id=secret_id)
 
 
 def is_authentic(ctx: ServiceContext, secret_id: object, secret_key: object) -> bool:

@@ -8,7 +8,7 @@ from sqlalchemy import delete, select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
-from sgt.domain.models import ModelKey, ModelRecord, ModelSpec
+from sgt.domain.models import ModelRecord, ModelSpec
 from sgt.errors import ModelNameTaken
 from sgt.storage.tables import CheckpointRow, ModelRow, UserRow
 
@@ -95,8 +95,12 @@ def delete_model(session: Session, model_id: int) -> None:
 
 def to_record(model: ModelRow, owner_secret_id: str, client_data: object) -> ModelRecord:
     return ModelRecord(
-        key=ModelKey(owner=owner_secret_id, app_name=model.app_name, name=model.name),
-        spec=ModelSpec(model.model_type, model.in_size, model.out_size),
+        user_unique_id=owner_secret_id,
+        name=model.name,
         client_data=client_data,
+        app_name=model.app_name,
+        model_type=model.model_type,
+        in_size=model.in_size,
+        out_size=model.out_size,
         is_public=model.is_public,
     )

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from dataclasses import asdict
+
 import numpy as np
 import pytest
 from sqlalchemy import func, select
@@ -66,7 +68,7 @@ def store_checkpoint(ctx: ServiceContext, model: int, weights: bytes, model_type
 def test_a_created_model_is_listed(ctx: ServiceContext, alice: CurrentUser) -> None:
     make_model(ctx, alice, name="m", app_name="maya", in_size=4, out_size=2, client_data=[1])
     [record] = models.list_my_models(ctx, alice)
-    assert record.to_wire() == {
+    assert asdict(record) == {
         "user_unique_id": "alice",
         "name": "m",
         "client_data": [1],

@@ -108,3 +108,15 @@ def test_without_one_a_key_is_generated_owner_only(
 
 def test_each_data_directory_gets_its_own_random_key(tmp_path: Path) -> None:
     assert resolve_system_key(None, tmp_path / "a") != resolve_system_key(None, tmp_path / "b")
+
+
+def test_recalling_never_pays_for_scrypt(scrypt_calls: list[str]) -> None:
+    verifier = KeyVerifier()
+    salt = new_salt()
+    stored = secrets.hash_secret_key("right", salt)
+    scrypt_calls.clear()
+    assert not verifier.recalls("right", stored_hash=stored, salt=salt)
+    assert verifier.verify("right", stored_hash=stored, salt=salt)
+    assert verifier.recalls("right", stored_hash=stored, salt=salt)
+    assert not verifier.recalls("wrong", stored_hash=stored, salt=salt)
+    assert scrypt_calls == ["right"]

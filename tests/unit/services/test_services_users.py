@@ -89,3 +89,25 @@ def test_parse_end_time_reads_the_documented_format() -> None:
     for bad in ("2030-01-02", "2030-01-02T03:04:05", "soon"):
         with pytest.raises(ValueError):
             users.parse_end_time(bad)
+
+
+def test_only_a_key_verified_lately_is_recalled_without_scrypt(ctx: ServiceContext) -> None:
+    # What lets the API answer small requests on the event loop: None means "ask authenticate".
+    user = make_user(ctx, secret_id="alice", secret_key="k")
+    assert users.authenticate_if_remembered(ctx, "nobody", "k") is None
+    assert users.authenticate_if_remembered(ctx, "alice", "wrong") is None
+    assert users.authenticate(ctx, "alice", "k") == user
+    assert users.authenticate_if_remembered(ctx, "alice", "k") == user
+    assert users.authenticate_if_remembered(ctx, "alice", "wrong") is None
+    with pytest.raises(AuthFailed):
+        users.authenticate_if_remembered(ctx, "alice", None)
+
+
+def test_a_remembered_key_still_expires_and_rotates(ctx: ServiceContext) -> None:
+    make_user(ctx, secret_id="alice", secret_key="k")
+    users.authenticate(ctx, "alice", "k")
+    assert users.expire_user(ctx, "alice", datetime.now(UTC).replace(tzinfo=None))
+    with pytest.raises(AuthFailed, match="expired"):
+        users.authenticate_if_remembered(ctx, "alice", "k")
+    users.save_user_key(ctx, system_key=SYSTEM_KEY, secret_id="alice", secret_key="new")
+    assert users.authenticate_if_remembered(ctx, "alice", "k") is None

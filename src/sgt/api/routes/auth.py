@@ -2,22 +2,18 @@
 
 from __future__ import annotations
 
-from fastapi import APIRouter
-
 from sgt.api.errors import AUTH_EXCEPTION
-from sgt.api.operations import Operation, add_operation
+from sgt.api.operations import Operation
+from sgt.api.pipeline import OperationRouter
 from sgt.api.schemas import CheckAuthTokenRequest, UpdateAuthTokenRequest
 from sgt.errors import AuthFailed, InvalidRequest
 from sgt.services import users
 from sgt.services.context import ServiceContext
-from sgt.services.users import CurrentUser
 
-router = APIRouter(tags=["auth"])
+router = OperationRouter(tags=["auth"])
 
 
-def update_auth_token(
-    ctx: ServiceContext, _user: CurrentUser | None, request: UpdateAuthTokenRequest
-) -> None:
+def update_auth_token(ctx: ServiceContext, request: UpdateAuthTokenRequest) -> None:
     if not isinstance(request.key, str):
         raise AuthFailed("key is not the system key")
     if not request.secret_id or not request.secret_key:
@@ -40,31 +36,26 @@ def update_auth_token(
     )
 
 
-def check_auth_token(
-    ctx: ServiceContext, _user: CurrentUser | None, request: CheckAuthTokenRequest
-) -> bool:
+def check_auth_token(ctx: ServiceContext, request: CheckAuthTokenRequest) -> bool:
     return users.is_authentic(ctx, request.secret_id, request.secret_key)
 
 
-add_operation(
-    router,
+router.add_public(
     Operation(
         "/private/update_auth_token",
         UpdateAuthTokenRequest,
         AUTH_EXCEPTION,
         "Create a user or replace its key (needs the system key)",
-        authenticated=False,
     ),
     update_auth_token,
 )
-add_operation(
-    router,
+router.add_public(
     Operation(
         "/public/check_auth_token",
         CheckAuthTokenRequest,
         None,
         "Whether secret_id and secret_key are valid now (true or false)",
-        authenticated=False,
+        response_type=bool,
     ),
     check_auth_token,
 )

@@ -2,12 +2,9 @@
 
 from __future__ import annotations
 
-from typing import Any
-
-from fastapi import APIRouter
-
 from sgt.api.errors import CLONE_EXCEPTION, CREATE_EXCEPTION
-from sgt.api.operations import Operation, add_operation
+from sgt.api.operations import Operation
+from sgt.api.pipeline import OperationRouter
 from sgt.api.schemas import (
     CloneModelRequest,
     CreateModelRequest,
@@ -17,17 +14,16 @@ from sgt.api.schemas import (
     ReadPublicModelsRequest,
     UpdateClientDataRequest,
 )
-from sgt.domain.models import ModelSpec
+from sgt.domain.models import ModelRecord, ModelSpec
 from sgt.ml.base import model_type_names
 from sgt.services import models
 from sgt.services.context import ServiceContext
 from sgt.services.users import CurrentUser
 
-router = APIRouter(tags=["models"])
+router = OperationRouter(tags=["models"])
 
 
-def create(ctx: ServiceContext, user: CurrentUser | None, request: CreateModelRequest) -> None:
-    assert user is not None
+def create(ctx: ServiceContext, user: CurrentUser, request: CreateModelRequest) -> None:
     spec = ModelSpec(request.model_type, request.in_size, request.out_size)
     models.create_model(
         ctx,
@@ -40,35 +36,31 @@ def create(ctx: ServiceContext, user: CurrentUser | None, request: CreateModelRe
     )
 
 
-def delete(ctx: ServiceContext, user: CurrentUser | None, request: DeleteModelRequest) -> None:
-    assert user is not None
+def delete(ctx: ServiceContext, user: CurrentUser, request: DeleteModelRequest) -> None:
     models.delete_model(ctx, user, app_name=request.app_name, name=request.name)
 
 
 def update_client_data(
-    ctx: ServiceContext, user: CurrentUser | None, request: UpdateClientDataRequest
+    ctx: ServiceContext, user: CurrentUser, request: UpdateClientDataRequest
 ) -> None:
-    assert user is not None
     models.update_client_data(
         ctx, user, app_name=request.app_name, name=request.name, client_data=request.client_data
     )
 
 
 def read_mine(
-    ctx: ServiceContext, user: CurrentUser | None, _request: ReadMyModelsRequest
-) -> list[dict[str, Any]]:
-    assert user is not None
-    return [record.to_wire() for record in models.list_my_models(ctx, user)]
+    ctx: ServiceContext, user: CurrentUser, _request: ReadMyModelsRequest
+) -> list[ModelRecord]:
+    return models.list_my_models(ctx, user)
 
 
 def read_public(
-    ctx: ServiceContext, _user: CurrentUser | None, _request: ReadPublicModelsRequest
-) -> list[dict[str, Any]]:
-    return [record.to_wire() for record in models.list_public_models(ctx)]
+    ctx: ServiceContext, _user: CurrentUser, _request: ReadPublicModelsRequest
+) -> list[ModelRecord]:
+    return models.list_public_models(ctx)
 
 
-def clone(ctx: ServiceContext, user: CurrentUser | None, request: CloneModelRequest) -> None:
-    assert user is not None
+def clone(ctx: ServiceContext, user: CurrentUser, request: CloneModelRequest) -> None:
     models.clone_model(
         ctx,
         user,
@@ -79,19 +71,15 @@ def clone(ctx: ServiceContext, user: CurrentUser | None, request: CloneModelRequ
     )
 
 
-def list_types(
-    _ctx: ServiceContext, _user: CurrentUser | None, _request: ListModelTypeRequest
-) -> list[str]:
+def list_types(_ctx: ServiceContext, _request: ListModelTypeRequest) -> list[str]:
     return model_type_names()
 
 
-add_operation(
-    router,
+router.add_authenticated(
     Operation("/public/create_sgt_model", CreateModelRequest, CREATE_EXCEPTION, "Create a model"),
     create,
 )
-add_operation(
-    router,
+router.add_authenticated(
     Operation(
         "/public/delete_sgt_model",
         DeleteModelRequest,
@@ -100,8 +88,7 @@ add_operation(
     ),
     delete,
 )
-add_operation(
-    router,
+router.add_authenticated(
     Operation(
         "/public/update_sgt_model_client_data",
         UpdateClientDataRequest,
@@ -110,22 +97,27 @@ add_operation(
     ),
     update_client_data,
 )
-add_operation(
-    router,
+router.add_authenticated(
     Operation(
-        "/public/read_my_sgt_model", ReadMyModelsRequest, None, "The caller's models, all apps"
+        "/public/read_my_sgt_model",
+        ReadMyModelsRequest,
+        None,
+        "The caller's models, all apps",
+        response_type=list[ModelRecord],
     ),
     read_mine,
 )
-add_operation(
-    router,
+router.add_authenticated(
     Operation(
-        "/public/read_public_sgt_model", ReadPublicModelsRequest, None, "Every user's public models"
+        "/public/read_public_sgt_model",
+        ReadPublicModelsRequest,
+        None,
+        "Every user's public models",
+        response_type=list[ModelRecord],
     ),
     read_public,
 )
-add_operation(
-    router,
+router.add_authenticated(
     Operation(
         "/public/clone_sgt_model_to_mine",
         CloneModelRequest,
@@ -135,14 +127,13 @@ add_operation(
     ),
     clone,
 )
-add_operation(
-    router,
+router.add_public(
     Operation(
         "/public/list_model_type",
         ListModelTypeRequest,
         None,
         "Names of the model types",
-        authenticated=False,
+        response_type=list[str],
     ),
     list_types,
 )

@@ -2,23 +2,24 @@
 
 from __future__ import annotations
 
-from typing import Any
-
-from fastapi import APIRouter
-
 from sgt.api.binary import pairs_of
 from sgt.api.errors import UPLOAD_EXCEPTION
-from sgt.api.operations import Operation, add_operation
-from sgt.api.schemas import ClearTrainDataRequest, TrainStatusRequest, UploadTrainDataRequest
+from sgt.api.operations import Operation
+from sgt.api.pipeline import OperationRouter
+from sgt.api.schemas import (
+    ClearTrainDataRequest,
+    TrainStatusBody,
+    TrainStatusRequest,
+    UploadTrainDataRequest,
+)
 from sgt.services import samples
 from sgt.services.context import ServiceContext
 from sgt.services.users import CurrentUser
 
-router = APIRouter(tags=["training"])
+router = OperationRouter(tags=["training"])
 
 
-def upload(ctx: ServiceContext, user: CurrentUser | None, request: UploadTrainDataRequest) -> None:
-    assert user is not None
+def upload(ctx: ServiceContext, user: CurrentUser, request: UploadTrainDataRequest) -> None:
     samples.upload_samples(
         ctx,
         user,
@@ -29,31 +30,17 @@ def upload(ctx: ServiceContext, user: CurrentUser | None, request: UploadTrainDa
 
 
 def train_status(
-    ctx: ServiceContext, user: CurrentUser | None, request: TrainStatusRequest
-) -> dict[str, Any]:
-    assert user is not None
+    ctx: ServiceContext, user: CurrentUser, request: TrainStatusRequest
+) -> TrainStatusBody:
     status = samples.read_training_status(ctx, user, app_name=request.app_name, name=request.name)
-    return {
-        "state": status.state.value,
-        "sample_count": status.sample_count,
-        "trained_sample_count": status.trained_sample_count,
-        "steps": status.steps,
-        "train_loss": status.train_loss,
-        "val_loss": status.val_loss,
-        "loss_history": status.loss_history,
-        "updated_at": None
-        if status.updated_at is None
-        else status.updated_at.strftime("%Y-%m-%d %H:%M:%S"),
-    }
+    return TrainStatusBody.of(status)
 
 
-def clear(ctx: ServiceContext, user: CurrentUser | None, request: ClearTrainDataRequest) -> None:
-    assert user is not None
+def clear(ctx: ServiceContext, user: CurrentUser, request: ClearTrainDataRequest) -> None:
     samples.clear_samples(ctx, user, app_name=request.app_name, name=request.name)
 
 
-add_operation(
-    router,
+router.add_authenticated(
     Operation(
         "/public/upload_sgt_model_train_data",
         UploadTrainDataRequest,
@@ -65,18 +52,17 @@ add_operation(
     ),
     upload,
 )
-add_operation(
-    router,
+router.add_authenticated(
     Operation(
         "/public/get_sgt_model_train_status",
         TrainStatusRequest,
         None,
         "Training state, sample counts, losses (extension)",
+        response_type=TrainStatusBody,
     ),
     train_status,
 )
-add_operation(
-    router,
+router.add_authenticated(
     Operation(
         "/public/clear_sgt_model_train_data",
         ClearTrainDataRequest,
