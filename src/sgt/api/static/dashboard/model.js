@@ -26,6 +26,12 @@
     ];
   }
 
+  // Log-axis ticks are powers of ten: 1e-5 reads better than a rounded 0.
+  function formatTick(value) {
+    if (value === null || value === undefined) return "";
+    return value >= 0.01 && value < 1e4 ? String(Number(value.toPrecision(3))) : value.toExponential(0);
+  }
+
   function chartWidth(container) {
     return Math.max(240, container.clientWidth || 600);
   }
@@ -42,7 +48,10 @@
           width: chartWidth(container),
           height: 320,
           scales: { x: { time: false }, y: { distr: 3 } },
-          axes: [{ label: "training steps" }, { label: "loss (log)" }],
+          axes: [
+            { label: "training steps" },
+            { label: "loss (log)", size: 64, values: (_u, ticks) => ticks.map(formatTick) },
+          ],
           series: [
             { label: "steps" },
             { label: "training loss (solid)", stroke: "#1f5fa8", width: 2 },
@@ -53,10 +62,15 @@
         container,
       );
     }
-    const ms = performance.now() - started;
     container.dataset.points = String(data[0].length);
-    container.dataset.renderMs = ms.toFixed(1);
-    return ms;
+    // uPlot paints on its next commit: the time is taken once the next frame has run.
+    return new Promise((resolve) => {
+      requestAnimationFrame(() => {
+        const ms = performance.now() - started;
+        container.dataset.renderMs = ms.toFixed(1);
+        resolve(ms);
+      });
+    });
   }
 
   function formatNumber(value) {
