@@ -3,6 +3,7 @@ CSRF checks on the owner's actions (the browser tests in tests/browser drive the
 
 from __future__ import annotations
 
+import logging
 import re
 
 import pytest
@@ -56,6 +57,15 @@ def test_the_session_cookie_is_httponly_strict_and_expires(
     assert "httponly" in cookie and "samesite=strict" in cookie
     assert "max-age=28800" in cookie and "path=/dashboard" in cookie
     assert alice["secret_key"] not in response.headers["set-cookie"]
+
+
+def test_the_key_is_never_logged(
+    client: TestClient, alice: dict[str, str], caplog: pytest.LogCaptureFixture
+) -> None:
+    with caplog.at_level(logging.DEBUG):
+        sign_in(client, alice)
+        client.post("/dashboard/login", data={**alice, "secret_key": "wrong-key-7f3a"})
+    assert alice["secret_key"] not in caplog.text and "wrong-key-7f3a" not in caplog.text
 
 
 def test_a_wrong_key_is_refused_without_a_session(

@@ -86,6 +86,7 @@ def test_a_model_trained_during_the_test_is_listed_and_its_curve_drawn(
     expect(table.locator('tr[data-model="arm"]')).to_contain_text("converged")
     screenshot(page, "dashboard-list.png")
 
+    assert alice.secret_key not in server.log
     page.get_by_role("button", name="Sign out").click()
     expect(page.get_by_role("button", name="Sign in")).to_be_visible()
     page.goto(
