@@ -3,11 +3,13 @@ PYTHON ?= python3.11
 VENV   ?= .venv
 BIN    := $(VENV)/bin
 TORCH_VERSION ?= 2.13.0
+# The browser tests (tests/browser) drive Debian's Chromium; Playwright never downloads one.
+CHROMIUM ?= /usr/bin/chromium
 # Old interpreters (Maya ships 3.7) that the stdlib-only client is also tested under, where present.
 CLIENT_TEST_PYTHONS ?= $(shell ls -d /root/.pyenv/versions/3.7*/bin/python /root/.pyenv/versions/3.8*/bin/python 2>/dev/null | paste -sd:)
 export CLIENT_TEST_PYTHONS
 
-.PHONY: install serve worker test test-fast lint check bench clean
+.PHONY: install serve worker test test-fast test-browser lint check bench clean
 
 # The torch pin goes in first, so that no later requirement can pull a newer (CUDA) build.
 $(BIN)/sgt: pyproject.toml
@@ -17,7 +19,11 @@ $(BIN)/sgt: pyproject.toml
 	$(BIN)/python -m pip install -q -e ".[dev]"
 	touch $(BIN)/sgt
 
-install: $(BIN)/sgt
+$(CHROMIUM):
+	apt-get update -qq
+	DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium
+
+install: $(BIN)/sgt $(CHROMIUM)
 
 serve: install
 	$(BIN)/sgt serve
@@ -30,6 +36,9 @@ test: install
 
 test-fast: install
 	$(BIN)/python -m pytest -q -m "not slow and not e2e"
+
+test-browser: install
+	$(BIN)/python -m pytest -q -s tests/browser
 
 lint: install
 	$(BIN)/ruff format src tests bench

@@ -18,7 +18,7 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 from sgt import __version__
 from sgt.api.errors import REQUEST_EXCEPTION, error_response, internal_error_response
 from sgt.api.openapi import install_components
-from sgt.api.routes import auth, health, models, run, train_data
+from sgt.api.routes import auth, dashboard, docs, health, models, run, train_data
 from sgt.config import Settings, load_settings
 from sgt.ml.runtime import configure_torch
 from sgt.services.context import ServiceContext, open_context
@@ -50,7 +50,9 @@ def create_app(settings: Settings, ctx: ServiceContext | None = None) -> FastAPI
         description="Every endpoint is POST + JSON under /sgt. Success is 200 with the documented "
         'body; every failure is 400 with {"exception", "message"}.',
         lifespan=lifespan,
-        docs_url="/docs",
+        # /docs is served by routes/docs.py from packaged files; ReDoc would need a CDN.
+        docs_url=None,
+        redoc_url=None,
         openapi_url="/openapi.json",
     )
     app.state.settings = settings
@@ -58,6 +60,9 @@ def create_app(settings: Settings, ctx: ServiceContext | None = None) -> FastAPI
     for group in OPERATION_GROUPS:
         app.include_router(group.router, prefix=PREFIX)
     app.include_router(health.router)
+    app.include_router(docs.router)
+    app.include_router(dashboard.router)
+    docs.mount_static_files(app)
     _install_error_handlers(app)
     install_components(app, [op for group in OPERATION_GROUPS for op in group.router.operations])
     app.add_middleware(RequestIdMiddleware, counts=app.state.request_counts)
