@@ -87,8 +87,9 @@ def trainer_name() -> str:
 class Worker:
     """One trainer: trains one model at a time from `queue` until `stop()`.
 
-    `queue` holds the trainer's identity and lease length (`timings.lease_seconds` should match
-    it); `model_types` finds a model type by name (the registry unless a test passes its own).
+    `queue` holds the trainer's identity and lease length, which `timings` must repeat (raises
+    ValueError otherwise); `model_types` finds a model type by name (the registry unless a test
+    passes its own).
     """
 
     def __init__(
@@ -99,6 +100,8 @@ class Worker:
         device: str = "cpu",
         model_types: ModelTypes = get_model_type,
     ) -> None:
+        if queue.lease_seconds != timings.lease_seconds:
+            raise ValueError("the queue's lease and the worker's timings disagree")
         self.queue = queue
         self.timings = timings
         self.device = device
