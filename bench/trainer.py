@@ -1,5 +1,6 @@
 """Trainer efficiency: training throughput of a 10,000 x (128 -> 32) model, the `std` prediction
-cost of what it trained, and the CPU an idle trainer uses.
+cost of what it trained, the CPU an idle trainer uses, and how soon deleting a model stops its
+training.
 
     .venv/bin/python bench/trainer.py               # about 4 minutes
     .venv/bin/python bench/trainer.py --quick       # about a minute
@@ -9,14 +10,19 @@ converged or the time is up), with 2 and with 1 torch threads. For the MLP ensem
 trains, one update runs a minibatch of `batch` rows through each of its members, so
 samples x epochs / s = updates x batch / seconds (member passes: that times the members).
 The idle figure starts `sgt serve`, trains one small model to convergence, then reads the
-trainer process's CPU time over `--idle-seconds`.
+trainer process's CPU time over `--idle-seconds`. The delete figure runs a trainer in this process
+on a temporary SQLite file, with a model type that never converges, deletes the model once a
+checkpoint is written and times until `train_next` returns (the claim: within one heartbeat).
 """
 
 from __future__ import annotations
 
 import argparse
 import os
+import statistics
 import sys
+import tempfile
+import threading
 import time
 from pathlib import Path
 from typing import Any
@@ -34,8 +40,22 @@ from serve_support import (
     cpu_seconds,
 )
 
-from sgt.ml.base import ModelShape, get_model_type
+from sgt.config import Settings
+from sgt.domain.models import ModelSpec
+from sgt.ml.base import (
+    ModelShape,
+    ModelType,
+    Predictor,
+    TrainingProgress,
+    TrainingRun,
+    get_model_type,
+)
 from sgt.ml.types import mlp, std
+from sgt.services import models, samples
+from sgt.services.context import open_context
+from sgt.services.users import authenticate, put_user
+from sgt.storage.queue import TrainingQueue
+from sgt.training.worker import Worker, WorkerTimings
 
 SHAPE = ModelShape(128, 32)
 
@@ -47,6 +67,7 @@ def main() -> None:
     parser.add_argument("--idle-seconds", type=float, default=60.0)
     parser.add_argument("--quick", action="store_true", help="10 s caps, 20 s idle")
     parser.add_argument("--idle-only", action="store_true", help="only the idle trainer's CPU")
+    parser.add_argument("--delete-only", action="store_true", help="only delete -> stop latency")
     parser.add_argument("--out", default=str(Path(__file__).parent / "results" / "trainer.json"))
     args = parser.parse_args()
     if args.quick:
@@ -56,6 +77,10 @@ def main() -> None:
     mixing = rng.standard_normal((SHAPE.in_size, SHAPE.out_size)).astype(np.float32)
     targets = np.tanh(inputs @ mixing / np.sqrt(SHAPE.in_size)).astype(np.float32)
     results: dict[str, Any] = {"rows": args.rows, "load": list(os.getloadavg())}
+    if args.delete_only:
+        results["delete_stop"] = delete_stop_latency()
+        print(results["delete_stop"])
+        return
     if args.idle_only:
         results["idle"] = idle_trainer_cpu(args.idle_seconds)
         print(results["idle"])
@@ -66,6 +91,7 @@ def main() -> None:
     torch.set_num_threads(2)
     results["std"] = std_run(inputs, targets, args.seconds)
     results["idle"] = idle_trainer_cpu(args.idle_seconds)
+    results["delete_stop"] = delete_stop_latency()
     results["load_after"] = list(os.getloadavg())
     report(results)
     Path(args.out).parent.mkdir(parents=True, exist_ok=True)
@@ -180,6 +206,81 @@ def idle_trainer_cpu(seconds: float) -> dict[str, Any]:
     }
 
 
+class _EndlessPredictor(Predictor):
+    def predict(self, inputs: np.ndarray) -> np.ndarray:
+        return np.zeros((len(inputs), 1), np.float32)
+
+    def to_bytes(self) -> bytes:
+        return b"endless"
+
+
+class _EndlessRun(TrainingRun):
+    def __init__(self) -> None:
+        self.steps = 0
+
+    def step(self) -> TrainingProgress:
+        time.sleep(0.005)  # a small bounded step, as a real run's
+        self.steps += 1
+        return TrainingProgress(self.steps, 1 / self.steps, None, True, False)
+
+    def best(self) -> Predictor:
+        return _EndlessPredictor()
+
+
+class _EndlessType(ModelType):
+    name, description = "mlp", "improves forever, never converges"
+
+    def parameter_count(self, shape: ModelShape) -> int:
+        return 1
+
+    def initial(self, shape: ModelShape, *, seed: int) -> Predictor:
+        return _EndlessPredictor()
+
+    def load(self, data: bytes, *, device: str) -> Predictor:
+        return _EndlessPredictor()
+
+    def start_training(self, *args: Any, **kwargs: Any) -> TrainingRun:
+        return _EndlessRun()
+
+
+def delete_stop_latency(repeats: int = 5, heartbeat_seconds: float = 0.2) -> dict[str, Any]:
+    """Seconds from a committed delete to the trainer giving the model up, `repeats` times."""
+    latencies = []
+    with tempfile.TemporaryDirectory() as data_dir:
+        settings = Settings(
+            data_dir=Path(data_dir), system_key="bench", heartbeat_seconds=heartbeat_seconds
+        )
+        ctx = open_context(settings)
+        put_user(ctx, secret_id="bench", secret_key="bench-key", doc="")
+        user = authenticate(ctx, "bench", "bench-key")
+        timings = WorkerTimings.from_settings(settings)
+        queue = TrainingQueue(ctx.db, worker_name="bench", lease_seconds=timings.lease_seconds)
+        worker = Worker(queue, timings=timings, model_types=lambda _name: _EndlessType())
+        rows = np.random.default_rng(3).standard_normal((32, 4)).tolist()
+        pairs = [[row, [sum(row)]] for row in rows]
+        for attempt in range(repeats):
+            name = f"doomed-{attempt}"
+            spec = ModelSpec("mlp", 4, 1)
+            models.create_model(
+                ctx, user, app_name="b", name=name, spec=spec, client_data=None, is_public=False
+            )
+            samples.upload_samples(ctx, user, app_name="b", name=name, train_data=pairs)
+            thread = threading.Thread(target=worker.train_next)
+            thread.start()
+            while samples.read_training_status(ctx, user, app_name="b", name=name).steps == 0:
+                time.sleep(0.01)
+            models.delete_model(ctx, user, app_name="b", name=name)
+            deleted = time.perf_counter()
+            thread.join()
+            latencies.append(time.perf_counter() - deleted)
+        ctx.close()
+    return {
+        "heartbeat_seconds": heartbeat_seconds,
+        "median_s": statistics.median(latencies),
+        "max_s": max(latencies),
+    }
+
+
 def report(results: dict[str, Any]) -> None:
     print(
         f"\ntrainer bench, {os.cpu_count()} CPUs, load {results['load']} -> {results['load_after']}"
@@ -205,6 +306,11 @@ def report(results: dict[str, Any]) -> None:
     print(
         f"idle trainer ({idle['state']}): {idle['trainer_cpu_percent_of_a_core']:.2f} % of a core "
         f"over {idle['seconds']:.0f} s (API process {idle['api_cpu_percent_of_a_core']:.2f} %)"
+    )
+    stop = results["delete_stop"]
+    print(
+        f"delete -> training stopped: median {stop['median_s'] * 1e3:.0f} ms, "
+        f"max {stop['max_s'] * 1e3:.0f} ms (heartbeat {stop['heartbeat_seconds']} s)"
     )
     sys.stdout.flush()
 

@@ -102,6 +102,25 @@ def checkpoint(db: Database, held: queue.Claim, worker: str, weights: bytes) -> 
         )
 
 
+def finish(db: Database, held: queue.Claim, worker: str) -> bool:
+    with db.write() as session:
+        return queue.finish_run(
+            session,
+            claim=held,
+            worker=worker,
+            now=db.now(session),
+            trained_data_version=held.data_version,
+            progress=None,
+        )
+
+
+def renew(db: Database, held: queue.Claim, worker: str) -> int | None:
+    with db.write() as session:
+        return queue.renew_lease(
+            session, claim=held, worker=worker, now=db.now(session), lease_seconds=LEASE
+        )
+
+
 def wait_until(condition: object, *, seconds: float) -> None:
     deadline = time.monotonic() + seconds
     while not condition():  # type: ignore[operator]
@@ -221,6 +240,7 @@ class TestStorageContract:
         assert state_of(db, model_id) is TrainingState.QUEUED
         held = claim(db, "w1")
         assert held is not None and held.model_id == model_id and held.data_version == 1
+        assert (held.model_type, held.in_size, held.out_size) == ("std", 3, 2)
         assert claim(db, "w2") is None
         assert state_of(db, model_id) is TrainingState.TRAINING
 
@@ -232,15 +252,7 @@ class TestStorageContract:
         held = claim(db, "w1")
         assert held is not None and held.model_id == second
         upload(db, second)  # new data while training: it queues behind the others
-        with db.write() as session:
-            assert queue.finish_run(
-                session,
-                claim=held,
-                worker="w1",
-                now=db.now(session),
-                trained_data_version=held.data_version,
-                progress=None,
-            )
+        assert finish(db, held, "w1")
         order = [c.model_id for c in iter(lambda: claim(db, "w1"), None)]
         assert order == [first, third, second]
 
@@ -264,6 +276,49 @@ class TestStorageContract:
             (lease,) = leases.lease_history(session)
         assert lease.was_released and lease.worker == "w1"
 
+    def test_finish_requeues_when_data_arrived_during_the_run(self, db: Database) -> None:
+        model_id = add_model(db, add_user(db))
+        upload(db, model_id)
+        held = claim(db, "w1")
+        assert held is not None
+        assert renew(db, held, "w1") == held.data_version
+        upload(db, model_id, rows=2)  # the run keeps its lease; the renewal sees the new data
+        assert state_of(db, model_id) is TrainingState.TRAINING
+        assert renew(db, held, "w1") == held.data_version + 1
+        assert finish(db, held, "w1")
+        with db.read() as session:
+            status = queue.read_status(session, model_id)
+        assert (status.state, status.sample_count) == (TrainingState.QUEUED, 6)
+        again = claim(db, "w2")
+        assert again is not None and again.data_version == held.data_version + 1
+
+    def test_a_checkpoint_under_the_lease_records_progress(self, db: Database) -> None:
+        model_id = add_model(db, add_user(db))
+        upload(db, model_id)
+        held = claim(db, "w1")
+        assert held is not None
+        assert checkpoint(db, held, "w1", b"v1") and checkpoint(db, held, "w1", b"v2")
+        with db.read() as session:
+            status = queue.read_status(session, model_id)
+            assert checkpoints.checkpoint_version(session, model_id) == 2
+        assert (status.steps, status.train_loss, status.trained_sample_count) == (10, 0.5, 4)
+        assert status.loss_history == [[10.0, 0.5, None], [10.0, 0.5, None]]
+
+    def test_clearing_the_samples_during_a_run_takes_the_lease_away(self, db: Database) -> None:
+        model_id = add_model(db, add_user(db))
+        upload(db, model_id)
+        held = claim(db, "w1")
+        assert held is not None
+        with db.write() as session:
+            samples.delete_samples(session, model_id)
+            queue.clear_samples_state(
+                session, model_id=model_id, has_weights=False, now=db.now(session)
+            )
+        assert renew(db, held, "w1") is None
+        assert not checkpoint(db, held, "w1", b"after-clear")
+        assert state_of(db, model_id) is TrainingState.UNTRAINED
+        assert claim(db, "w2") is None
+
     def test_an_expired_lease_is_claimable_by_the_database_clock(self, db: Database) -> None:
         model_id = add_model(db, add_user(db))
         upload(db, model_id)
@@ -277,13 +332,8 @@ class TestStorageContract:
         assert taken[0].model_id == model_id
         # The first trainer wakes up: every write of its is refused, nothing is overwritten.
         assert not checkpoint(db, held, "w1", b"stale")
-        with db.write() as session:
-            assert (
-                queue.renew_lease(
-                    session, claim=held, worker="w1", now=db.now(session), lease_seconds=LEASE
-                )
-                is None
-            )
+        assert not finish(db, held, "w1")
+        assert renew(db, held, "w1") is None
         assert checkpoint(db, taken[0], "w2", b"fresh")
         with db.read() as session:
             history = leases.lease_history(session)
@@ -299,23 +349,14 @@ class TestStorageContract:
         upload(db, model_id)
         held = claim(db, "w1", lease_seconds=0.5)
         assert held is not None
-        with db.write() as session:
-            version = queue.renew_lease(
-                session, claim=held, worker="w1", now=db.now(session), lease_seconds=LEASE
-            )
-        assert version == held.data_version
+        assert renew(db, held, "w1") == held.data_version
         with db.read() as session:
             assert queue.seconds_until_claimable(session, now=db.now(session)) > 20  # type: ignore[operator]
         with db.write() as session:
             models.delete_model(session, model_id)
-        with db.write() as session:
-            assert (
-                queue.renew_lease(
-                    session, claim=held, worker="w1", now=db.now(session), lease_seconds=LEASE
-                )
-                is None
-            )
+        assert renew(db, held, "w1") is None
         assert not checkpoint(db, held, "w1", b"late")
+        assert not finish(db, held, "w1")
 
     def test_a_failed_run_backs_off_and_a_shutdown_does_not(self, db: Database) -> None:
         owner = add_user(db)

@@ -1,18 +1,30 @@
 """The training queue: where the API (upload, clear, delete) and the trainers (claim, renew,
 checkpoint, finish) meet. Nothing else is shared between them.
 
-Contract:
-- Only the API moves a row to `queued` (upload) or bumps `data_version` (upload, clear).
-- Only a trainer holding the lease (`lease_owner` = its id and `lease_expires_at` in the future by
-  the database clock) moves a row out of `training` or writes its checkpoint. Every trainer write
-  re-checks the lease inside its own transaction, so a deleted model or a lease taken over after
-  expiry is never written back.
-- A `training` row whose lease expired is claimable again, like a `queued` one.
-- Claims take the oldest waiting row first (`queued_at`), so no model waits behind an unbounded
-  queue of others. A queued row whose `queued_at` lies in the future (a run that failed, put back
-  with a back-off) is not claimable before then, so a broken model never spins a trainer.
-- Every transaction that makes a row claimable announces it (`announce_work`), so idle trainers
-  on PostgreSQL wake at once; an expired lease is found by the trainers' timed wait.
+Contract (the trainer's side of it is `TrainingQueue` in `sgt.storage.queue`):
+- The API creates the row (`untrained`, or `converged` for a clone with weights) and is the only
+  writer of the data: an upload bumps `data_version` and `sample_count` and moves the row to
+  `queued`, except a `training` row, which stays leased and only records `queued_at`, so the new
+  data waits its turn once the run ends. A clear bumps `data_version`, sets `untrained` (or
+  `converged` when weights exist) and drops any lease; a delete removes the row.
+- A trainer moves a row to `training` by claiming it, and only the lease holder (`state` is
+  `training` and `lease_owner` its name) moves it on: to `converged` (finished, no new data), or
+  back to `queued` (finished with newer data, or released). Only the holder writes the
+  checkpoint and progress. Every trainer write re-checks this inside its own transaction, so a
+  deleted or cleared model, or one another trainer took over, is never written back.
+- Nothing happens to a row when its lease expires: no process watches for it. A `training` row
+  whose `lease_expires_at` is past (by the database clock) is merely claimable again, like a
+  `queued` one, and until another trainer claims it the old holder's writes still succeed. The
+  claim that takes it over changes `lease_owner` in the transaction that judged the expiry; from
+  then on the old holder's next renewal or checkpoint finds the row not its own and its run ends.
+  Idle trainers learn of an expiry by timing their wait to it (`seconds_until_claimable`), never
+  by a notification.
+- Claims take the oldest waiting row first (`queued_at`; expired leases first of all), so no
+  model waits behind an unbounded queue of others. A queued row whose `queued_at` lies in the
+  future (a run that failed, put back with a back-off) is not claimable before then, so a broken
+  model never spins a trainer.
+- Every transaction that makes a row claimable at once announces it (`announce_work`), so idle
+  trainers on PostgreSQL wake at once; a back-off's end, like a lease expiry, is not announced.
 
 Locking on PostgreSQL: a claim locks the training row and its model row with SKIP LOCKED in one
 statement, so it never waits; every later trainer write locks the model row (FOR KEY SHARE)
@@ -162,6 +174,13 @@ def claim_model_to_train(
         steps=row.steps,
         lease_log_id=log_row.id,
     )
+
+
+def data_version_of(session: Session, model_id: int) -> int | None:
+    """The model's current `data_version`; None once the model is deleted."""
+    return session.execute(
+        select(TrainingRow.data_version).where(TrainingRow.model_id == model_id)
+    ).scalar_one_or_none()
 
 
 def seconds_until_claimable(session: Session, *, now: datetime) -> float | None:

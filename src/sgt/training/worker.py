@@ -1,8 +1,9 @@
-"""The trainer's loop: claim a model, train it from its latest checkpoint, checkpoint, release.
+"""The trainer's loop: claim a model, train it from its latest checkpoint, report, repeat.
 
 Several workers (threads, processes, machines) share one database; they meet the API only at the
-training rows (`sgt.storage.training`). A worker renews its lease on a timer and stops a run as
-soon as a renewal finds the lease gone (the model was deleted, or taken over after expiry).
+training queue (`sgt.storage.queue.TrainingQueue`), which owns every transaction. A worker renews
+its lease on a timer and stops a run as soon as a renewal finds the lease gone (the model was
+deleted, or taken over after expiry).
 
 An idle worker sleeps until work may be waiting: a NOTIFY from an upload (PostgreSQL), the moment
 the next lease expires or back-off ends, or at the latest `idle_seconds` (a bounded poll, the only
@@ -16,9 +17,8 @@ import os
 import socket
 import threading
 import uuid
+from collections.abc import Callable
 from dataclasses import dataclass
-
-import numpy as np
 
 from sgt.config import Settings
 from sgt.errors import StorageError
@@ -31,18 +31,16 @@ from sgt.ml.base import (
     get_model_type,
 )
 from sgt.ml.runtime import configure_torch
-from sgt.storage import checkpoints as checkpoint_store
-from sgt.storage import samples as sample_store
-from sgt.storage import training as queue
 from sgt.storage.engine import Database
-from sgt.storage.notify import WorkSignal
-from sgt.storage.tables import TrainingRow
+from sgt.storage.queue import Claim, Progress, TrainingData, TrainingQueue
 from sgt.training.trainer import Heartbeat, Outcome, RunResult, drive_run
 
 log = logging.getLogger("sgt.worker")
 
 # A run that raised is retried after this long (or the lease time, if longer), not at once.
 FAILED_RUN_RETRY_SECONDS = 60.0
+
+ModelTypes = Callable[[str], ModelType]  # a model type by name; raises UnknownModelType
 
 
 @dataclass(frozen=True)
@@ -81,24 +79,46 @@ class WorkerTimings:
         )
 
 
+def trainer_name() -> str:
+    """A name no other trainer has: host, process and a random part (threads share a pid)."""
+    return f"{socket.gethostname()}:{os.getpid()}:{uuid.uuid4().hex[:8]}"
+
+
 class Worker:
-    """One trainer: trains one model at a time until `stop()`."""
+    """One trainer: trains one model at a time from `queue` until `stop()`.
+
+    `queue` holds the trainer's identity and lease length, which `timings` must repeat (raises
+    ValueError otherwise); `model_types` finds a model type by name (the registry unless a test
+    passes its own).
+    """
 
     def __init__(
-        self, db: Database, *, timings: WorkerTimings, device: str = "cpu", name: str | None = None
+        self,
+        queue: TrainingQueue,
+        *,
+        timings: WorkerTimings,
+        device: str = "cpu",
+        model_types: ModelTypes = get_model_type,
     ) -> None:
-        self.db = db
+        if queue.lease_seconds != timings.lease_seconds:
+            raise ValueError("the queue's lease and the worker's timings disagree")
+        self.queue = queue
         self.timings = timings
         self.device = device
-        self.name = name or f"{socket.gethostname()}:{os.getpid()}:{uuid.uuid4().hex[:8]}"
+        self.name = queue.worker_name
+        self._model_types = model_types
         self._stopping = threading.Event()
-        self._work = WorkSignal(db.url)
+        self._work = queue.work_signal()
 
     def stop(self) -> None:
         """Ask the loop to end; a model in training is checkpointed and released. Safe to call
         from a signal handler or another thread."""
         self._stopping.set()
         self._work.wake()
+
+    @property
+    def is_stopping(self) -> bool:
+        return self._stopping.is_set()
 
     def run_forever(self) -> None:
         is_listening = self._work.listen()
@@ -116,52 +136,48 @@ class Worker:
             self._work.close()
         log.info("trainer %s stopped", self.name)
 
-    def _idle_wait_seconds(self) -> float:
-        """Until the next lease expiry or back-off end, within the polling bound."""
-        bound = self.timings.poll_seconds if self.db.is_sqlite else self.timings.idle_seconds
-        with self.db.read() as session:
-            until = queue.seconds_until_claimable(session, now=self.db.now(session))
-        # A hair past the expiry, so the claim's `expires < now` holds when we look.
-        return bound if until is None else min(bound, until + 0.01)
-
     def train_next(self) -> bool:
         """Claim and train one model; False when nothing was waiting."""
-        with self.db.write() as session:
-            claim = queue.claim_model_to_train(
-                session,
-                worker=self.name,
-                now=self.db.now(session),
-                lease_seconds=self.timings.lease_seconds,
-            )
+        claim = self.queue.claim_next()
         if claim is None:
             return False
         log.info("training model %s (%s)", claim.model_id, claim.model_type)
         try:
-            with _LeaseKeeper(self, claim) as keeper:
-                self._train(claim, keeper)
+            with _Lease(
+                self.queue, claim, renew_every_seconds=self.timings.heartbeat_seconds
+            ) as lease:
+                self._train(claim, lease)
         except Exception:
             retry = max(FAILED_RUN_RETRY_SECONDS, self.timings.lease_seconds)
             log.exception("training model %s failed; retrying it in %.0f s", claim.model_id, retry)
-            self._release(claim, retry_after_seconds=retry)
+            self.queue.release(claim, retry_after_seconds=retry)
         return True
 
-    def _train(self, claim: queue.Claim, keeper: _LeaseKeeper) -> None:
-        loaded = self._load(claim)
-        if loaded is None:
-            return
-        model_type, inputs, targets, start, data_version = loaded
-        if len(inputs) == 0:
-            self._finish(claim, data_version, None)
+    def _idle_wait_seconds(self) -> float:
+        """Until the next lease expiry or back-off end, within the polling bound."""
+        has_notifications = self.queue.has_notifications
+        bound = self.timings.idle_seconds if has_notifications else self.timings.poll_seconds
+        until = self.queue.seconds_until_claimable()
+        # A hair past the expiry, so the claim's `expires < now` holds when we look.
+        return bound if until is None else min(bound, until + 0.01)
+
+    def _train(self, claim: Claim, lease: _Lease) -> None:
+        data = self.queue.load(claim)
+        if data is None:
+            return  # deleted between the claim and the load
+        model_type, start = self._resolve(data)
+        if len(data.inputs) == 0:
+            self.queue.finish(claim, trained_data_version=data.data_version, progress=None)
             return
         run = model_type.start_training(
-            ModelShape(claim.in_size, claim.out_size),
-            inputs,
-            targets,
+            ModelShape(data.spec.in_size, data.spec.out_size),
+            data.inputs,
+            data.targets,
             start=start,
             seed=claim.seed,
             device=self.device,
         )
-        hooks = _LeaseHooks(self, claim, model_type.name, len(inputs), data_version, keeper)
+        hooks = _RunHooks(self, claim, data, model_type.name, lease)
         result = drive_run(
             run,
             hooks,
@@ -171,8 +187,16 @@ class Worker:
         )
         self._conclude(claim, result, hooks, run)
 
+    def _resolve(self, data: TrainingData) -> tuple[ModelType, Predictor | None]:
+        """The model's type, and the stored weights decoded by the type that wrote them."""
+        model_type = self._model_types(data.spec.model_type)
+        if data.start is None:
+            return model_type, None
+        writer = self._model_types(data.start.model_type)
+        return model_type, writer.load(data.start.weights, device=self.device)
+
     def _conclude(
-        self, claim: queue.Claim, result: RunResult, hooks: _LeaseHooks, run: TrainingRun
+        self, claim: Claim, result: RunResult, hooks: _RunHooks, run: TrainingRun
     ) -> None:
         if result.outcome is Outcome.LEASE_LOST:
             log.info(
@@ -183,10 +207,10 @@ class Worker:
             if not hooks.checkpoint(run.best(), result.progress):
                 return
         if result.outcome is Outcome.STOPPED:
-            self._release(claim)
+            self.queue.release(claim)
             return
         totals = None if result.progress is None else hooks.totals(result.progress)
-        self._finish(claim, hooks.data_version, totals)
+        self.queue.finish(claim, trained_data_version=hooks.data_version, progress=totals)
         log.info(
             "model %s: %s after %s steps",
             claim.model_id,
@@ -194,143 +218,33 @@ class Worker:
             result.progress.steps if result.progress else 0,
         )
 
-    def _load(
-        self, claim: queue.Claim
-    ) -> tuple[ModelType, np.ndarray, np.ndarray, Predictor | None, int] | None:
-        with self.db.snapshot() as session:
-            row = session.get(TrainingRow, claim.model_id)
-            if row is None:
-                return None
-            # Samples and data_version read in one transaction: they describe the same data.
-            data_version = row.data_version
-            inputs, targets = sample_store.load_samples(
-                session, model_id=claim.model_id, in_size=claim.in_size, out_size=claim.out_size
-            )
-            checkpoint = checkpoint_store.load_checkpoint(session, claim.model_id)
-            stored = None if checkpoint is None else (checkpoint.model_type, checkpoint.weights)
-        model_type = get_model_type(claim.model_type)
-        start = (
-            None
-            if stored is None
-            else get_model_type(stored[0]).load(stored[1], device=self.device)
-        )
-        return model_type, inputs, targets, start, data_version
 
-    def _finish(
-        self, claim: queue.Claim, data_version: int, progress: queue.Progress | None
-    ) -> None:
-        with self.db.write() as session:
-            queue.finish_run(
-                session,
-                claim=claim,
-                worker=self.name,
-                now=self.db.now(session),
-                trained_data_version=data_version,
-                progress=progress,
-            )
+class _Lease:
+    """The claim's lease while its model is loaded and trained: the one place it is renewed.
 
-    def _release(self, claim: queue.Claim, *, retry_after_seconds: float = 0.0) -> None:
-        with self.db.write() as session:
-            queue.release_model(
-                session,
-                claim=claim,
-                worker=self.name,
-                now=self.db.now(session),
-                retry_after_seconds=retry_after_seconds,
-            )
+    A thread renews it every `renew_every_seconds`, so a slow load, a slow start or one long
+    step never lets it lapse; the run's heartbeat renews it too, reporting progress. Whichever
+    renewal finds it gone marks it lost, and the run ends.
+    """
 
-    @property
-    def is_stopping(self) -> bool:
-        return self._stopping.is_set()
-
-
-class _LeaseHooks:
-    """The run's callbacks: every write re-checks the lease in its own transaction."""
-
-    def __init__(
-        self,
-        worker: Worker,
-        claim: queue.Claim,
-        model_type: str,
-        sample_count: int,
-        data_version: int,
-        keeper: _LeaseKeeper,
-    ) -> None:
-        self.keeper = keeper
-        self.worker = worker
-        self.claim = claim
-        self.model_type = model_type
-        self.sample_count = sample_count
-        self.data_version = data_version
-
-    def totals(self, progress: TrainingProgress) -> queue.Progress:
-        return queue.Progress(
-            steps=self.claim.steps + progress.steps,
-            train_loss=progress.train_loss,
-            val_loss=progress.val_loss,
-        )
-
-    def heartbeat(self, progress: TrainingProgress) -> Heartbeat:
-        db, timings = self.worker.db, self.worker.timings
-        with db.write() as session:
-            current = queue.renew_lease(
-                session,
-                claim=self.claim,
-                worker=self.worker.name,
-                now=db.now(session),
-                lease_seconds=timings.lease_seconds,
-                progress=self.totals(progress),
-            )
-        if current is None:
-            return Heartbeat.LEASE_LOST
-        return Heartbeat.CONTINUE if current == self.data_version else Heartbeat.NEW_DATA
-
-    def checkpoint(self, best: Predictor, progress: TrainingProgress) -> bool:
-        weights = best.to_bytes()
-        db, timings = self.worker.db, self.worker.timings
-        with db.write() as session:
-            now = db.now(session)
-            if (
-                queue.renew_lease(
-                    session,
-                    claim=self.claim,
-                    worker=self.worker.name,
-                    now=now,
-                    lease_seconds=timings.lease_seconds,
-                )
-                is None
-            ):
-                return False
-            return queue.save_checkpoint(
-                session,
-                claim=self.claim,
-                worker=self.worker.name,
-                now=now,
-                model_type=self.model_type,
-                weights=weights,
-                trained_sample_count=self.sample_count,
-                progress=self.totals(progress),
-            )
-
-    def should_stop(self) -> bool:
-        return self.worker.is_stopping or self.keeper.is_lost
-
-
-class _LeaseKeeper:
-    """Renews the lease from a thread for as long as a model is loaded and trained, so that a
-    slow load, a slow start or one long step never lets it lapse. The run's own heartbeat still
-    reports progress and new data; a renewal that finds the lease gone ends the run."""
-
-    def __init__(self, worker: Worker, claim: queue.Claim) -> None:
-        self.worker = worker
-        self.claim = claim
+    def __init__(self, queue: TrainingQueue, claim: Claim, *, renew_every_seconds: float) -> None:
+        self._queue = queue
+        self._claim = claim
+        self._renew_every_seconds = renew_every_seconds
         self.is_lost = False
         self._done = threading.Event()
         self._thread = threading.Thread(
             target=self._keep, name=f"lease-{claim.model_id}", daemon=True
         )
 
-    def __enter__(self) -> _LeaseKeeper:
+    def renew(self, progress: Progress | None = None) -> int | None:
+        """The model's current data_version, or None once the lease is lost."""
+        data_version = self._queue.renew(self._claim, progress=progress)
+        if data_version is None:
+            self.is_lost = True
+        return data_version
+
+    def __enter__(self) -> _Lease:
         self._thread.start()
         return self
 
@@ -339,22 +253,52 @@ class _LeaseKeeper:
         self._thread.join()
 
     def _keep(self) -> None:
-        db, timings = self.worker.db, self.worker.timings
-        while not self._done.wait(timings.heartbeat_seconds):
+        while not self._done.wait(self._renew_every_seconds):
             try:
-                with db.write() as session:
-                    current = queue.renew_lease(
-                        session,
-                        claim=self.claim,
-                        worker=self.worker.name,
-                        now=db.now(session),
-                        lease_seconds=timings.lease_seconds,
-                    )
+                if self.renew() is None:
+                    return
             except StorageError:
                 continue  # the database is away: the run's own writes will tell
-            if current is None:
-                self.is_lost = True
-                return
+
+
+class _RunHooks:
+    """The run's callbacks (`sgt.training.trainer.RunHooks`), reporting to the queue."""
+
+    def __init__(
+        self, worker: Worker, claim: Claim, data: TrainingData, model_type: str, lease: _Lease
+    ) -> None:
+        self.worker = worker
+        self.claim = claim
+        self.data_version = data.data_version
+        self.sample_count = len(data.inputs)
+        self.model_type = model_type
+        self.lease = lease
+
+    def totals(self, progress: TrainingProgress) -> Progress:
+        """The run's progress as the model's: steps count across all its runs."""
+        return Progress(
+            steps=self.claim.steps + progress.steps,
+            train_loss=progress.train_loss,
+            val_loss=progress.val_loss,
+        )
+
+    def heartbeat(self, progress: TrainingProgress) -> Heartbeat:
+        current = self.lease.renew(self.totals(progress))
+        if current is None:
+            return Heartbeat.LEASE_LOST
+        return Heartbeat.CONTINUE if current == self.data_version else Heartbeat.NEW_DATA
+
+    def checkpoint(self, best: Predictor, progress: TrainingProgress) -> bool:
+        return self.worker.queue.save_checkpoint(
+            self.claim,
+            model_type=self.model_type,
+            weights=best.to_bytes(),
+            trained_sample_count=self.sample_count,
+            progress=self.totals(progress),
+        )
+
+    def should_stop(self) -> bool:
+        return self.worker.is_stopping or self.lease.is_lost
 
 
 def run_worker(settings: Settings) -> None:
@@ -367,7 +311,9 @@ def run_worker(settings: Settings) -> None:
     _check_device(settings.device)
     db = Database(settings.effective_database_url)
     migrate(db)
-    worker = Worker(db, timings=WorkerTimings.from_settings(settings), device=settings.device)
+    timings = WorkerTimings.from_settings(settings)
+    queue = TrainingQueue(db, worker_name=trainer_name(), lease_seconds=timings.lease_seconds)
+    worker = Worker(queue, timings=timings, device=settings.device)
     for signum in (signal.SIGINT, signal.SIGTERM):
         signal.signal(signum, lambda *_: worker.stop())
     try:

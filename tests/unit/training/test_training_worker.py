@@ -1,147 +1,175 @@
-"""The Worker on a real SQLite file with real model types on a few rows: it converges, its
-checkpoint loads, it resumes on new data, and it never writes back a deleted model.
+"""The Worker on the in-memory queue (`fake_queue`) with real model types on a few rows: it
+converges, its checkpoint loads, it resumes on new data, it hands a model back when stopping or
+failing, and it never writes back a deleted model.
 
 `linear` converges in one step, so the worker's bookkeeping is checked without waiting on an
-optimiser; the iterative `mlp` type drives the run that a delete interrupts."""
+optimiser; the iterative `mlp` type drives the run that a delete interrupts. The same worker on
+the real queue, on both backends, is `tests/storage/test_worker_leases.py`."""
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from typing import Any
 
 import numpy as np
 import pytest
-from sqlalchemy import func, select
 
-from factories import make_model, make_samples, make_user
-from sgt.config import Settings
+from factories import make_samples
+from fake_queue import FakeTrainingStore
+from sgt.domain.models import ModelSpec
 from sgt.domain.training import TrainingState
-from sgt.ml.base import ModelType, Predictor, TrainingProgress, TrainingRun, get_model_type
-from sgt.services import models, samples
-from sgt.services.context import ServiceContext
-from sgt.services.inference import run_model
-from sgt.services.users import CurrentUser
-from sgt.storage import checkpoints as checkpoint_store
-from sgt.storage.tables import CheckpointRow, ModelRow, TrainingRow
-from sgt.training import worker as worker_module
-from sgt.training.worker import Worker, WorkerTimings
+from sgt.ml.base import (
+    ModelShape,
+    ModelType,
+    Predictor,
+    TrainingProgress,
+    TrainingRun,
+    get_model_type,
+)
+from sgt.training.worker import FAILED_RUN_RETRY_SECONDS, Worker, WorkerTimings
 
 MODEL_TYPE = "linear"
 ITERATIVE_TYPE = "mlp"
-RUN_SECONDS = 60.0
+SHAPE = ModelShape(3, 2)
 PROBE = np.array([[0.1, -0.2, 0.3], [0.9, 0.5, -0.7]], np.float32)
+TIMINGS = WorkerTimings(
+    lease_seconds=5.0,
+    heartbeat_seconds=0.2,
+    checkpoint_seconds=0.2,
+    poll_seconds=0.05,
+    max_train_seconds=60.0,
+)
 
 
 @pytest.fixture
-def user(ctx: ServiceContext) -> CurrentUser:
-    return make_user(ctx, secret_id="alice")
+def store() -> FakeTrainingStore:
+    return FakeTrainingStore()
 
 
-def make_worker(ctx: ServiceContext, settings: Settings, *, run_seconds: float) -> Worker:
-    timings = WorkerTimings.from_settings(
-        settings.model_copy(update={"max_train_seconds": run_seconds})
-    )
-    return Worker(ctx.db, timings=timings, name="test-worker")
+def make_worker(
+    store: FakeTrainingStore,
+    *,
+    run_seconds: float = TIMINGS.max_train_seconds,
+    model_types: Callable[[str], ModelType] = get_model_type,
+) -> Worker:
+    queue = store.queue("test-worker", lease_seconds=TIMINGS.lease_seconds)
+    timings = WorkerTimings(**{**TIMINGS.__dict__, "max_train_seconds": run_seconds})
+    return Worker(queue, timings=timings, model_types=model_types)  # type: ignore[arg-type]
 
 
 @pytest.fixture
-def worker(ctx: ServiceContext, settings: Settings) -> Iterator[Worker]:
-    trainer = make_worker(ctx, settings, run_seconds=RUN_SECONDS)
+def worker(store: FakeTrainingStore) -> Iterator[Worker]:
+    trainer = make_worker(store)
     yield trainer
     trainer.stop()
 
 
-def upload(ctx: ServiceContext, user: CurrentUser, name: str, rows: int, seed: int = 0) -> None:
-    data = make_samples(rows, seed=seed)
-    samples.upload_samples(ctx, user, app_name="app", name=name, train_data=data)
+def new_model(store: FakeTrainingStore, model_type: str = MODEL_TYPE) -> int:
+    return store.add_model(ModelSpec(model_type, SHAPE.in_size, SHAPE.out_size), seed=7)
 
 
-def model_id(ctx: ServiceContext, name: str) -> int:
-    with ctx.db.read() as session:
-        return session.execute(select(ModelRow.id).where(ModelRow.name == name)).scalar_one()
+def upload(store: FakeTrainingStore, model_id: int, rows: int, seed: int = 0) -> None:
+    store.upload(model_id, *make_samples(rows, seed=seed))
 
 
-def checkpoint_of(ctx: ServiceContext, model: int) -> CheckpointRow | None:
-    with ctx.db.read() as session:
-        return checkpoint_store.load_checkpoint(session, model)
-
-
-def test_a_model_is_trained_to_convergence_and_served(
-    ctx: ServiceContext, user: CurrentUser, worker: Worker
+def test_a_model_is_trained_to_convergence_and_its_checkpoint_loads(
+    store: FakeTrainingStore, worker: Worker
 ) -> None:
-    make_model(ctx, user, name="m", model_type=MODEL_TYPE)
-    untrained = run_model(ctx, user, app_name="app", name="m", data=PROBE)
-    upload(ctx, user, "m", 24)
+    model = new_model(store)
+    untrained = get_model_type(MODEL_TYPE).initial(SHAPE, seed=7).predict(PROBE)
+    upload(store, model, 24)
     assert worker.train_next() is True
-    status = samples.read_training_status(ctx, user, app_name="app", name="m")
-    assert status.state == TrainingState.CONVERGED
-    assert (status.sample_count, status.trained_sample_count) == (24, 24)
-    assert status.steps > 0 and status.loss_history and status.train_loss is not None
-    checkpoint = checkpoint_of(ctx, model_id(ctx, "m"))
-    assert checkpoint is not None and checkpoint.model_type == MODEL_TYPE
-    loaded = get_model_type(MODEL_TYPE).load(checkpoint.weights, device="cpu")
-    served = run_model(ctx, user, app_name="app", name="m", data=PROBE)
-    assert np.array_equal(served, loaded.predict(PROBE))
-    assert not np.array_equal(served, untrained)
+    row = store.row(model)
+    assert row.state == TrainingState.CONVERGED and row.lease_owner is None
+    assert (row.sample_count, row.trained_sample_count) == (24, 24)
+    assert row.steps > 0 and row.loss_history and row.train_loss is not None
+    assert row.checkpoint is not None and row.checkpoint.model_type == MODEL_TYPE
+    loaded = get_model_type(MODEL_TYPE).load(row.checkpoint.weights, device="cpu")
+    assert not np.array_equal(loaded.predict(PROBE), untrained)
     assert worker.train_next() is False, "a converged model costs no CPU"
 
 
 def test_new_data_resumes_training_from_the_current_weights(
-    ctx: ServiceContext, user: CurrentUser, worker: Worker
+    store: FakeTrainingStore, worker: Worker
 ) -> None:
-    make_model(ctx, user, name="m", model_type=MODEL_TYPE)
-    upload(ctx, user, "m", 16)
+    model = new_model(store)
+    upload(store, model, 16)
     assert worker.train_next()
-    first = checkpoint_of(ctx, model_id(ctx, "m"))
-    steps_before = samples.read_training_status(ctx, user, app_name="app", name="m").steps
-    upload(ctx, user, "m", 8, seed=1)
-    assert samples.read_training_status(ctx, user, app_name="app", name="m").state == "queued"
+    first_version, steps_before = store.row(model).checkpoint_version, store.row(model).steps
+    upload(store, model, 8, seed=1)
+    assert store.row(model).state == TrainingState.QUEUED
     assert worker.train_next()
-    second = checkpoint_of(ctx, model_id(ctx, "m"))
-    status = samples.read_training_status(ctx, user, app_name="app", name="m")
-    assert status.state == TrainingState.CONVERGED
-    assert status.trained_sample_count == 24
-    assert status.steps > steps_before, "steps accumulate across runs"
-    assert first is not None and second is not None and second.version > first.version
+    row = store.row(model)
+    assert row.state == TrainingState.CONVERGED
+    assert row.trained_sample_count == 24
+    assert row.steps > steps_before, "steps accumulate across runs"
+    assert row.checkpoint_version > first_version
 
 
-def test_a_stopping_worker_hands_the_model_back(
-    ctx: ServiceContext, user: CurrentUser, worker: Worker
-) -> None:
-    make_model(ctx, user, name="m", model_type=MODEL_TYPE)
-    upload(ctx, user, "m", 10)
+def test_a_stopping_worker_hands_the_model_back(store: FakeTrainingStore, worker: Worker) -> None:
+    model = new_model(store)
+    upload(store, model, 10)
     worker.stop()
     assert worker.train_next() is True
-    with ctx.db.read() as session:
-        row = session.get_one(TrainingRow, model_id(ctx, "m"))
-        assert (row.state, row.lease_owner) == (TrainingState.QUEUED, None)
-    assert checkpoint_of(ctx, model_id(ctx, "m")) is None
+    row = store.row(model)
+    assert (row.state, row.lease_owner) == (TrainingState.QUEUED, None)
+    assert row.checkpoint is None
+
+
+def test_a_failing_run_is_handed_back_to_retry_later(store: FakeTrainingStore) -> None:
+    class BrokenType(ModelType):
+        name, description = "broken", "raises on start"
+
+        def parameter_count(self, shape: ModelShape) -> int:
+            return 1
+
+        def initial(self, shape: ModelShape, *, seed: int) -> Predictor:
+            raise NotImplementedError
+
+        def load(self, data: bytes, *, device: str) -> Predictor:
+            raise NotImplementedError
+
+        def start_training(self, *args: Any, **kwargs: Any) -> TrainingRun:
+            raise RuntimeError("this model type is broken")
+
+    worker = make_worker(store, model_types=lambda _name: BrokenType())
+    model = new_model(store, "broken")
+    upload(store, model, 10)
+    assert worker.train_next() is True
+    row = store.row(model)
+    assert (row.state, row.lease_owner) == (TrainingState.QUEUED, None)
+    assert worker.train_next() is False, "a broken model never spins a trainer"
+    until = worker.queue.seconds_until_claimable()
+    assert until is not None and until > FAILED_RUN_RETRY_SECONDS - 5
 
 
 class DeletingType(ModelType):
-    """The real `std` type, except that its run deletes the model after a few steps."""
+    """A real type, except that its runs delete the model after a few steps."""
 
-    def __init__(self, real: ModelType, delete: Any) -> None:
+    def __init__(self, real: ModelType, delete: Callable[[], None]) -> None:
         self.real = real
         self.name = real.name
         self.description = real.description
         self.delete = delete
+        self.runs: list[DeletingRun] = []
 
-    def parameter_count(self, shape: Any) -> int:
+    def parameter_count(self, shape: ModelShape) -> int:
         return self.real.parameter_count(shape)
 
-    def initial(self, shape: Any, *, seed: int) -> Predictor:
+    def initial(self, shape: ModelShape, *, seed: int) -> Predictor:
         return self.real.initial(shape, seed=seed)
 
     def load(self, data: bytes, *, device: str) -> Predictor:
         return self.real.load(data, device=device)
 
     def start_training(self, *args: Any, **kwargs: Any) -> TrainingRun:
-        return DeletingRun(self.real.start_training(*args, **kwargs), self.delete)
+        run = DeletingRun(self.real.start_training(*args, **kwargs), self.delete)
+        self.runs.append(run)
+        return run
 
 
 class DeletingRun(TrainingRun):
-    def __init__(self, real: TrainingRun, delete: Any) -> None:
+    def __init__(self, real: TrainingRun, delete: Callable[[], None]) -> None:
         self.real = real
         self.delete = delete
         self.calls = 0
@@ -161,42 +189,15 @@ class DeletingRun(TrainingRun):
         return self.real.best()
 
 
-def test_a_model_deleted_while_it_trains_is_never_written_back(
-    ctx: ServiceContext, user: CurrentUser, settings: Settings, monkeypatch: pytest.MonkeyPatch
-) -> None:
+def test_a_model_deleted_while_it_trains_is_never_written_back(store: FakeTrainingStore) -> None:
+    doomed = new_model(store, ITERATIVE_TYPE)
+    upload(store, doomed, 20)
+    deleting = DeletingType(get_model_type(ITERATIVE_TYPE), lambda: store.delete(doomed))
     # A long run limit: only the lost lease can end this run soon.
-    worker = make_worker(ctx, settings, run_seconds=600.0)
-    make_model(ctx, user, name="doomed", model_type=ITERATIVE_TYPE)
-    upload(ctx, user, "doomed", 20)
-    doomed = model_id(ctx, "doomed")
-    runs: list[DeletingRun] = []
-
-    def delete() -> None:
-        models.delete_model(ctx, user, app_name="app", name="doomed")
-
-    real = get_model_type(ITERATIVE_TYPE)
-
-    def deleting_type(name: str) -> ModelType:
-        model_type = DeletingType(real, delete)
-        original = model_type.start_training
-
-        def start(*args: Any, **kwargs: Any) -> TrainingRun:
-            run = original(*args, **kwargs)
-            assert isinstance(run, DeletingRun)
-            runs.append(run)
-            return run
-
-        model_type.start_training = start  # type: ignore[method-assign]
-        return model_type
-
-    monkeypatch.setattr(worker_module, "get_model_type", deleting_type)
+    worker = make_worker(store, run_seconds=600.0, model_types=lambda _name: deleting)
     assert worker.train_next() is True
     # Heartbeats and checkpoints come every 0.2 s: the run noticed the lost lease within a few
     # steps, not at its time limit.
-    assert len(runs) == 1 and runs[0].calls_after_delete < 50
-    with ctx.db.read() as session:
-        for table in (ModelRow, TrainingRow, CheckpointRow):
-            key = table.id if table is ModelRow else table.model_id
-            count = session.execute(select(func.count()).where(key == doomed)).scalar_one()
-            assert count == 0, table.__name__
+    assert len(deleting.runs) == 1 and deleting.runs[0].calls_after_delete < 50
+    assert doomed not in store.rows
     assert worker.train_next() is False
