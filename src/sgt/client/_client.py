@@ -418,7 +418,7 @@ class Client:
                 status_code=status,
             ) from None
         if self._server_has_binary is None:
-            extensions = (_header(headers, EXTENSIONS_HEADER) or "").split(",")
+            extensions = (_header(headers, EXTENSIONS_HEADER) or "").lower().split(",")
             self._server_has_binary = BINARY_EXTENSION in (name.strip() for name in extensions)
         if status == 400:
             raise api_error_from_body(result, _header(headers, "X-Request-ID"))
