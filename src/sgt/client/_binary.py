@@ -20,7 +20,7 @@ from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from typing import Any
 
-from ._chunks import as_rows, check_pairs, check_row_lengths
+from ._chunks import as_rows, check_pairs
 from ._errors import UnexpectedResponse
 
 EXTENSIONS_HEADER = "X-SGT-Extensions"
@@ -30,19 +30,18 @@ _IS_LITTLE_ENDIAN = sys.byteorder == "little"
 
 
 class Float32Matrix:
-    """A matrix as native-order float32 values, flat and row-major, ready to slice into chunks."""
+    """A matrix as the extension's bytes (little-endian float32, row-major), sliced into chunks
+    without copying."""
 
-    def __init__(self, values: array, rows: int, columns: int) -> None:  # type: ignore[type-arg]
-        self.values = values
+    def __init__(self, wire: bytes | memoryview, rows: int, columns: int) -> None:
+        self.wire = memoryview(wire).cast("B")
         self.rows = rows
         self.columns = columns
 
-    def wire_bytes(self, start: int, stop: int) -> bytes:
-        """Rows `start` to `stop` as the extension's bytes: little-endian, row-major."""
-        chunk = self.values[start * self.columns : stop * self.columns]
-        if not _IS_LITTLE_ENDIAN:
-            chunk.byteswap()
-        return chunk.tobytes()
+    def wire_bytes(self, start: int, stop: int) -> memoryview:
+        """Rows `start` to `stop`, still the same buffer."""
+        row_bytes = self.columns * FLOAT32_BYTES
+        return self.wire[start * row_bytes : stop * row_bytes]
 
 
 def float32_matrix(value: Any, *, field: str, error: type[Exception]) -> Float32Matrix:
@@ -53,12 +52,8 @@ def float32_matrix(value: Any, *, field: str, error: type[Exception]) -> Float32
     """
     matrix = _from_buffer(value)
     if matrix is None:
-        rows = as_rows(value, field=field, error=error)
-        check_row_lengths(rows, field=field, error=error)
-        matrix = _from_rows(rows, field=field, error=error)
-    # A sum of float32 values cannot overflow a double, so it is finite exactly when every
-    # value is: one C loop instead of a Python call per value.
-    if not math.isfinite(sum(matrix.values)):
+        matrix = _from_rows(as_rows(value, field=field, error=error), field=field, error=error)
+    if not _is_finite(matrix.wire):
         raise error(_first_non_finite(matrix, field=field))
     return matrix
 
@@ -83,24 +78,20 @@ def train_matrices(
     return inputs_matrix, labels_matrix
 
 
-def array_json(matrix: Float32Matrix, start: int, stop: int) -> bytes:
-    """The array object for rows `start` to `stop`, already encoded as JSON."""
+def array_json(matrix: Float32Matrix, start: int, stop: int) -> list[bytes]:
+    """The array object for rows `start` to `stop` as parts of JSON text, to be joined once."""
     encoded = base64.b64encode(matrix.wire_bytes(start, stop))
     # base64 needs no JSON escaping, so the (large) string is spliced in, not re-scanned.
     head = f'{{"dtype":"float32","shape":[{stop - start},{matrix.columns}],"base64":"'
-    return b"".join([head.encode("ascii"), encoded, b'"}'])
+    return [head.encode("ascii"), encoded, b'"}']
 
 
-def body_with_arrays(fields: dict[str, Any], arrays: Sequence[tuple[str, bytes]]) -> bytes:
-    """A JSON object of `fields` plus the already encoded values of `arrays` (name, JSON)."""
+def body_with_arrays(fields: dict[str, Any], value_name: str, parts: list[bytes]) -> bytes:
+    """A JSON object of `fields` plus `value_name`, whose JSON text is the join of `parts`."""
     head = json.dumps(fields, separators=(",", ":"))[:-1]  # drop the closing brace
-    parts = [head.encode("utf-8")]
-    for index, (name, encoded) in enumerate(arrays):
-        comma = "," if fields or index else ""
-        parts.append((comma + json.dumps(name) + ":").encode("utf-8"))
-        parts.append(encoded)
-    parts.append(b"}")
-    return b"".join(parts)
+    comma = "," if fields else ""
+    name = (comma + json.dumps(value_name) + ":").encode("utf-8")
+    return b"".join([head.encode("utf-8"), name, *parts, b"}"])
 
 
 def rows_of_answer(answer: Any, *, rows: int, path: str) -> list[list[float]]:
@@ -158,53 +149,88 @@ def _from_buffer(value: Any) -> Float32Matrix | None:
     if view.ndim != 2 or not view.c_contiguous or view.format not in ("f", "d"):
         return None
     rows, columns = view.shape  # type: ignore[misc]
-    values = array(view.format)
-    values.frombytes(view.cast("B"))
     if view.format == "d":
-        values = _to_float32(values, rows, columns)
-    return Float32Matrix(values, rows, columns)
-
-
-def _to_float32(doubles: array, rows: int, columns: int) -> array:  # type: ignore[type-arg]
-    # struct rounds to float32 as numpy does; one call per row keeps the argument lists short.
-    packer = struct.Struct(f"={columns}f")
-    packed = b"".join([packer.pack(*doubles[i * columns : (i + 1) * columns]) for i in range(rows)])
+        doubles = array("d")
+        doubles.frombytes(view.cast("B"))
+        # struct rounds to float32 as numpy does; a call per row keeps argument lists short.
+        packer = struct.Struct(f"<{columns}f")
+        step = range(0, rows * columns, columns) if columns else range(rows)
+        packed = b"".join([packer.pack(*doubles[i : i + columns]) for i in step])
+        return Float32Matrix(packed, rows, columns)
+    if _IS_LITTLE_ENDIAN:
+        return Float32Matrix(view, rows, columns)  # the caller's own bytes, not copied
     values = array("f")
-    values.frombytes(packed)
-    return values
+    values.frombytes(view.cast("B"))
+    values.byteswap()
+    return Float32Matrix(values.tobytes(), rows, columns)
 
 
 def _from_rows(rows: Sequence[Any], *, field: str, error: type[Exception]) -> Float32Matrix:
-    columns = len(rows[0]) if rows else 0
-    packer = struct.Struct(f"={columns}f")
-    parts = []
-    for index, row in enumerate(rows):
-        try:
-            parts.append(packer.pack(*row))
-        except (TypeError, struct.error, OverflowError):
-            parts.append(_pack_slowly(row, index, field=field, error=error))
-    values = array("f")
-    values.frombytes(b"".join(parts))
-    return Float32Matrix(values, len(rows), columns)
+    columns = _row_length(rows[0], 0, field=field, error=error) if rows else 0
+    packer = struct.Struct(f"<{columns}f")
+    try:
+        packed = b"".join([packer.pack(*row) for row in rows])
+    except (TypeError, struct.error, OverflowError):
+        # Ragged rows, rows of numpy scalars or array-likes, numbers beyond float32: find and
+        # handle them one row at a time, off the fast path.
+        packed = b"".join(
+            [
+                _pack_row(row, index, packer, field=field, error=error)
+                for index, row in enumerate(rows)
+            ]
+        )
+    return Float32Matrix(packed, len(rows), columns)
 
 
-def _pack_slowly(row: Any, index: int, *, field: str, error: type[Exception]) -> bytes:
-    # Rows of numpy scalars, array-like rows, or numbers beyond float32 (which array("f")
-    # turns into infinity, refused later as the server would).
+def _row_length(row: Any, index: int, *, field: str, error: type[Exception]) -> int:
+    if isinstance(row, (str, bytes, dict)) or not hasattr(row, "__len__"):
+        raise error(f"{field}[{index}] must be a list of numbers")
+    return len(row)
+
+
+def _pack_row(
+    row: Any, index: int, packer: struct.Struct, *, field: str, error: type[Exception]
+) -> bytes:
+    size = _row_length(row, index, field=field, error=error)
+    columns = packer.size // FLOAT32_BYTES
+    if size != columns:
+        raise error(f"{field}[{index}] has {size} values, {field}[0] has {columns}")
     if hasattr(row, "tolist"):
         row = row.tolist()
     plain = [value.tolist() if hasattr(value, "tolist") else value for value in row]
     try:
-        return array("f", plain).tobytes()
-    except TypeError as exc:
+        return packer.pack(*plain)
+    except OverflowError:
+        values = array("f", plain)  # beyond float32 becomes infinity, refused afterwards
+    except (TypeError, struct.error) as exc:
         raise error(f"{field}[{index}]: {exc}") from None
+    if not _IS_LITTLE_ENDIAN:
+        values.byteswap()
+    return values.tobytes()
+
+
+def _is_finite(wire: memoryview) -> bool:
+    # NaN and infinity are the float32 values whose exponent bits are all ones, so their last
+    # (little-endian) byte is 0x7F or 0xFF. Most matrices have no such byte there: two fast
+    # scans; otherwise add them up (a sum of float32 values is finite exactly when each is).
+    top_bytes = wire.tobytes()[3::4]  # a copy, then a stride: faster than a strided view
+    if top_bytes.find(b"\x7f") < 0 and top_bytes.find(b"\xff") < 0:
+        return True
+    return math.isfinite(sum(_native_floats(wire)))
+
+
+def _native_floats(wire: memoryview) -> Sequence[float]:
+    if _IS_LITTLE_ENDIAN:
+        return wire.cast("f")  # type: ignore[return-value]
+    values = array("f")
+    values.frombytes(wire)
+    values.byteswap()
+    return values
 
 
 def _first_non_finite(matrix: Float32Matrix, *, field: str) -> str:
-    columns = matrix.columns
     for index in range(matrix.rows):
-        row = matrix.values[index * columns : (index + 1) * columns]
-        if not math.isfinite(sum(row)):
+        if not math.isfinite(sum(_native_floats(matrix.wire_bytes(index, index + 1)))):
             return f"{field}[{index}] contains NaN or infinity; expected finite numbers"
     return f"{field} contains NaN or infinity; expected finite numbers"
 

@@ -320,7 +320,7 @@ class Client:
         fields = self._auth(name=name, app_name=app_name, response_format="binary")
         outputs: list[list[float]] = []
         for start, stop in chunk_bounds(matrix.rows, self.chunk_rows):
-            encoded = body_with_arrays(fields, [("data", array_json(matrix, start, stop))])
+            encoded = body_with_arrays(fields, "data", array_json(matrix, start, stop))
             result = self._call_chunk(path, encoded, rows_done=start, is_idempotent=True)
             outputs.extend(rows_of_answer(result, rows=stop - start, path=path))
             if progress is not None:
@@ -342,16 +342,14 @@ class Client:
         fields = self._auth(name=name, app_name=app_name)
         bodies: list[tuple[int, int, bytes]] = []
         for start, stop in chunk_bounds(inputs_matrix.rows, self.chunk_rows):
-            train_data = b"".join(
-                [
-                    b'{"inputs":',
-                    array_json(inputs_matrix, start, stop),
-                    b',"labels":',
-                    array_json(labels_matrix, start, stop),
-                    b"}",
-                ]
-            )
-            encoded = body_with_arrays(fields, [("train_data", train_data)])
+            parts = [
+                b'{"inputs":',
+                *array_json(inputs_matrix, start, stop),
+                b',"labels":',
+                *array_json(labels_matrix, start, stop),
+                b"}",
+            ]
+            encoded = body_with_arrays(fields, "train_data", parts)
             bodies.append((start, stop, encoded))
         path = "/public/upload_sgt_model_train_data"
         for start, stop, encoded in bodies:

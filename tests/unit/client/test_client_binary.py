@@ -255,7 +255,8 @@ def test_non_finite_numbers_in_a_numpy_run_raise_the_run_exception(make_client, 
     ("data", "match"),
     [
         ([[1.0, 2.0], [1.0]], r"data\[1\] has 1 values, data\[0\] has 2"),
-        ([[1.0, "x"]], r"data\[0\]: must be real number"),
+        ([[1.0, "x"]], r"data\[0\]: "),
+        ([[1.0, 2.0], "ab"], r"data\[1\] must be a list of numbers"),
         ("rows", "data must be a list of rows"),
     ],
 )
