@@ -137,6 +137,17 @@ def test_a_failed_detection_falls_back_to_json_and_asks_again(make_client, json_
     assert isinstance(runs[0]["data"], list) and isinstance(runs[1]["data"], dict)
 
 
+def test_a_server_out_of_reach_fails_the_call_as_usual(make_client):
+    def refuse(request):
+        raise sc.ConnectFailed("refused")
+
+    client, transport = make_client(refuse, binary=None, retries=1)
+
+    with pytest.raises(sc.ConnectFailed):
+        client.upload_train_data("arm", "rig", inputs=DATA, labels=DATA)
+    assert paths(transport) == ["/public/list_model_type"] * 2  # the probe, retried once
+
+
 @pytest.mark.parametrize(("binary", "is_binary"), [(True, True), (False, False)])
 def test_the_binary_option_forces_either_path(make_client, json_reply, binary, is_binary):
     client, transport = make_client(fake_server(json_reply), binary=binary)
