@@ -78,7 +78,26 @@ def train_matrices(
     return inputs_matrix, labels_matrix
 
 
-def array_json(matrix: Float32Matrix, start: int, stop: int) -> list[bytes]:
+def run_body(fields: dict[str, Any], data: Float32Matrix, start: int, stop: int) -> bytes:
+    """A `run_sgt_model` body: `fields` and rows `start` to `stop` of `data` as `data`."""
+    return _body_with(fields, "data", _array_json(data, start, stop))
+
+
+def upload_body(
+    fields: dict[str, Any], inputs: Float32Matrix, labels: Float32Matrix, start: int, stop: int
+) -> bytes:
+    """An upload body: `fields` and rows `start` to `stop` as `{"inputs", "labels"}`."""
+    parts = [
+        b'{"inputs":',
+        *_array_json(inputs, start, stop),
+        b',"labels":',
+        *_array_json(labels, start, stop),
+        b"}",
+    ]
+    return _body_with(fields, "train_data", parts)
+
+
+def _array_json(matrix: Float32Matrix, start: int, stop: int) -> list[bytes]:
     """The array object for rows `start` to `stop` as parts of JSON text, to be joined once."""
     encoded = base64.b64encode(matrix.wire_bytes(start, stop))
     # base64 needs no JSON escaping, so the (large) string is spliced in, not re-scanned.
@@ -86,7 +105,7 @@ def array_json(matrix: Float32Matrix, start: int, stop: int) -> list[bytes]:
     return [head.encode("ascii"), encoded, b'"}']
 
 
-def body_with_arrays(fields: dict[str, Any], value_name: str, parts: list[bytes]) -> bytes:
+def _body_with(fields: dict[str, Any], value_name: str, parts: list[bytes]) -> bytes:
     """A JSON object of `fields` plus `value_name`, whose JSON text is the join of `parts`."""
     head = json.dumps(fields, separators=(",", ":"))[:-1]  # drop the closing brace
     comma = "," if fields else ""

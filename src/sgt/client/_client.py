@@ -15,11 +15,11 @@ from typing import Any
 from ._binary import (
     BINARY_EXTENSION,
     EXTENSIONS_HEADER,
-    array_json,
-    body_with_arrays,
     float32_matrix,
     rows_of_answer,
+    run_body,
     train_matrices,
+    upload_body,
 )
 from ._chunks import (
     as_rows,
@@ -320,7 +320,7 @@ class Client:
         fields = self._auth(name=name, app_name=app_name, response_format="binary")
         outputs: list[list[float]] = []
         for start, stop in chunk_bounds(matrix.rows, self.chunk_rows):
-            encoded = body_with_arrays(fields, "data", array_json(matrix, start, stop))
+            encoded = run_body(fields, matrix, start, stop)
             result = self._call_chunk(path, encoded, rows_done=start, is_idempotent=True)
             outputs.extend(rows_of_answer(result, rows=stop - start, path=path))
             if progress is not None:
@@ -340,17 +340,10 @@ class Client:
             inputs, labels, pairs, error=UploadDataException
         )
         fields = self._auth(name=name, app_name=app_name)
-        bodies: list[tuple[int, int, bytes]] = []
-        for start, stop in chunk_bounds(inputs_matrix.rows, self.chunk_rows):
-            parts = [
-                b'{"inputs":',
-                *array_json(inputs_matrix, start, stop),
-                b',"labels":',
-                *array_json(labels_matrix, start, stop),
-                b"}",
-            ]
-            encoded = body_with_arrays(fields, "train_data", parts)
-            bodies.append((start, stop, encoded))
+        bodies = [
+            (start, stop, upload_body(fields, inputs_matrix, labels_matrix, start, stop))
+            for start, stop in chunk_bounds(inputs_matrix.rows, self.chunk_rows)
+        ]
         path = "/public/upload_sgt_model_train_data"
         for start, stop, encoded in bodies:
             self._call_chunk(path, encoded, rows_done=start, is_idempotent=False)
