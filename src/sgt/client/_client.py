@@ -44,7 +44,7 @@ from ._errors import (
 from ._transport import UrllibTransport
 
 DEFAULT_TIMEOUT_SECONDS = 60.0
-DEFAULT_CHUNK_ROWS = 1000
+DEFAULT_CHUNK_ROWS = 5000  # figures: README, "Client reference"
 DEFAULT_RETRIES = 2
 DEFAULT_BACKOFF_SECONDS = 0.5
 MAX_BACKOFF_SECONDS = 8.0
@@ -358,7 +358,7 @@ class Client:
             try:  # no reply seen yet: ask the cheapest question there is, once
                 self._send("/public/list_model_type", b"{}", is_idempotent=True)
             except (ApiError, UnexpectedResponse):
-                pass  # whatever answered is not the contract's server; JSON is always safe
+                pass  # a 400's header was read all the same; no valid reply: JSON this time
         return bool(self._server_has_binary)
 
     def _call(self, path: str, body: dict[str, Any], *, is_idempotent: bool) -> Any:
