@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import array
 import json
 import os
 import random
@@ -9,6 +10,7 @@ import subprocess
 import sys
 import textwrap
 from pathlib import Path
+from typing import Any
 
 import pytest
 from e2e_server import Session, SgtServer
@@ -20,6 +22,8 @@ from sgt.client import (
     CreateWeightsNetException,
     FindModelException,
     RunWeightsNetException,
+    UploadDataException,
+    UrllibTransport,
 )
 
 pytestmark = pytest.mark.e2e
@@ -173,3 +177,74 @@ def test_wrong_credentials_fail_cleanly_in_the_shell(server: SgtServer) -> None:
         check=False,
     )
     assert (done.returncode, done.stdout.strip()) == (1, "invalid")
+
+
+class RecordingTransport(UrllibTransport):
+    """The default transport, keeping each request's path and whether it carried arrays."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.sent: list[tuple[str, bool]] = []
+
+    def post(self, url: str, body: bytes, headers: Any, timeout_seconds: float) -> Any:
+        fields = json.loads(body) if body.strip() else {}
+        arrays = isinstance(fields.get("data", fields.get("train_data")), dict)
+        self.sent.append((url.rsplit("/", 1)[1], arrays))
+        return super().post(url, body, headers, timeout_seconds)
+
+
+def float32_bytes(matrix: list[list[float]]) -> bytes:
+    return array.array("f", [value for row in matrix for value in row]).tobytes()
+
+
+def test_the_client_detects_the_binary_extension_once(alice: Session) -> None:
+    transport = RecordingTransport()
+    client = client_of(alice, transport=transport)
+    client.create_model("auto", "rig", in_size=3, out_size=2)
+    data = rows(20, 3, seed=4)
+
+    client.upload_train_data("auto", "rig", inputs=data, labels=[r[:2] for r in data])
+    client.run("auto", "rig", data)
+
+    assert transport.sent == [
+        ("create_sgt_model", False),
+        ("upload_sgt_model_train_data", True),
+        ("run_sgt_model", True),
+    ]
+
+
+def test_json_and_binary_give_the_same_results(alice: Session) -> None:
+    # The same float32 numbers either way: binary answers are the model's float32 outputs
+    # exactly; JSON answers are the shortest decimals that read back as them.
+    plain, binary = client_of(alice, binary=False), client_of(alice, binary=True)
+    inputs = rows(400, 6, seed=5)
+    labels = [[x[0] * x[1] - x[2], x[3] + x[4] * x[5], x[5]] for x in inputs]
+    for client, name in ((plain, "as-json"), (binary, "as-binary")):
+        client.create_model(name, "rig", in_size=6, out_size=3)
+        client.upload_train_data(name, "rig", inputs=inputs, labels=labels)
+    assert plain.train_status("as-binary", "rig")["sample_count"] == 400
+    assert binary.train_status("as-json", "rig")["sample_count"] == 400
+
+    data = rows(3_000, 6, seed=6)
+    from_json = plain.run("as-json", "rig", data)
+    from_binary = binary.run("as-json", "rig", data)
+    chunked = client_of(alice, binary=True, chunk_rows=700).run("as-json", "rig", data)
+
+    assert len(from_binary) == 3_000 and len(set(map(tuple, from_binary))) > 1
+    assert float32_bytes(from_json) == float32_bytes(from_binary)
+    assert chunked == from_binary
+    assert binary.run("as-json", "rig", []) == plain.run("as-json", "rig", []) == []
+
+
+def test_binary_errors_are_the_json_errors(alice: Session) -> None:
+    for client in (client_of(alice, binary=False), client_of(alice, binary=True)):
+        with pytest.raises(FindModelException):
+            client.run("missing", "rig", [[1.0]])
+        with pytest.raises(FindModelException):
+            client.upload_train_data("missing", "rig", inputs=[[1.0]], labels=[[1.0]])
+    client_of(alice).create_model("narrow", "rig", in_size=2, out_size=1)
+    for client in (client_of(alice, binary=False), client_of(alice, binary=True)):
+        with pytest.raises(RunWeightsNetException, match="in_size=2"):
+            client.run("narrow", "rig", [[1.0, 2.0, 3.0]])
+        with pytest.raises(UploadDataException):
+            client.upload_train_data("narrow", "rig", inputs=[[1.0]], labels=[[1.0]])

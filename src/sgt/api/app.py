@@ -91,7 +91,9 @@ class RequestIdMiddleware:
         async def send_with_id(message: Message) -> None:
             if message["type"] == "http.response.start":
                 message.setdefault("headers", [])
-                message["headers"] = [*message["headers"], (b"x-request-id", request_id.encode())]
+                # X-SGT-Extensions advertises docs/binary.md, so clients detect it for free.
+                extra = [(b"x-request-id", request_id.encode()), (b"x-sgt-extensions", b"binary")]
+                message["headers"] = [*message["headers"], *extra]
                 self.counts[(scope["path"], message["status"])] += 1
             await send(message)
 

@@ -75,6 +75,11 @@ def split_rows(rows: Sequence[Any], chunk_rows: int) -> Iterator[tuple[int, Sequ
         yield start, rows[start : start + chunk_rows]
 
 
+def chunk_bounds(rows: int, chunk_rows: int) -> list[tuple[int, int]]:
+    """`(start, stop)` of each chunk of `rows` rows; none is one empty chunk, as in `split_rows`."""
+    return [(start, min(start + chunk_rows, rows)) for start in range(0, max(rows, 1), chunk_rows)]
+
+
 def encode_body(body: dict[str, Any], *, field: str, error: type[Exception]) -> bytes:
     """Encode a request body in one `json.dumps` call, arrays converted through `.tolist()`.
 

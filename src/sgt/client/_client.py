@@ -12,15 +12,26 @@ import time
 from collections.abc import Callable, Mapping
 from typing import Any
 
+from ._binary import (
+    BINARY_EXTENSION,
+    EXTENSIONS_HEADER,
+    float32_matrix,
+    rows_of_answer,
+    run_body,
+    train_matrices,
+    upload_body,
+)
 from ._chunks import (
     as_rows,
     check_pairs,
     check_row_lengths,
+    chunk_bounds,
     encode_body,
     pair_rows,
     split_rows,
 )
 from ._errors import (
+    ApiError,
     ConnectFailed,
     ConnectionLost,
     RunWeightsNetException,
@@ -33,7 +44,7 @@ from ._errors import (
 from ._transport import UrllibTransport
 
 DEFAULT_TIMEOUT_SECONDS = 60.0
-DEFAULT_CHUNK_ROWS = 1000
+DEFAULT_CHUNK_ROWS = 5000  # figures: README, "Client reference"
 DEFAULT_RETRIES = 2
 DEFAULT_BACKOFF_SECONDS = 0.5
 MAX_BACKOFF_SECONDS = 8.0
@@ -58,6 +69,13 @@ class Client:
     a lost or refused connection, after `backoff_seconds`, doubling each time; the others are
     retried only when the connection was refused, that is when nothing reached the server.
     `sleep` replaces `time.sleep` between retries (tests pass a recorder).
+
+    `binary` chooses how `run` and `upload_train_data` carry numbers: None (the default) uses
+    the binary extension (docs/binary.md) when the server advertises it in its
+    `X-SGT-Extensions` header, learnt from the first reply and kept for the client's life
+    (one small `list_model_type` request first if no reply has come yet), and plain JSON
+    otherwise; True always uses it, False never. The values are the same float32 numbers
+    either way.
     """
 
     def __init__(
@@ -72,6 +90,7 @@ class Client:
         retries: int = DEFAULT_RETRIES,
         backoff_seconds: float = DEFAULT_BACKOFF_SECONDS,
         sleep: Callable[[float], None] | None = None,
+        binary: bool | None = None,
     ) -> None:
         if not base_url.startswith(("http://", "https://")):
             raise ValueError("base_url must start with http:// or https://, got " + repr(base_url))
@@ -79,6 +98,8 @@ class Client:
             raise ValueError(f"chunk_rows must be an integer >= 1, got {chunk_rows!r}")
         if isinstance(retries, bool) or not isinstance(retries, int) or retries < 0:
             raise ValueError(f"retries must be an integer >= 0, got {retries!r}")
+        if binary not in (None, True, False):
+            raise ValueError(f"binary must be None, True or False, got {binary!r}")
         base_url = base_url.rstrip("/")
         self.api_url = base_url if base_url.endswith("/sgt") else base_url + "/sgt"
         self.secret_id = secret_id
@@ -89,6 +110,8 @@ class Client:
         self.backoff_seconds = backoff_seconds
         self._transport = UrllibTransport() if transport is None else transport
         self._sleep = time.sleep if sleep is None else sleep
+        self.binary = binary
+        self._server_has_binary: bool | None = None  # unknown until the first reply
 
     def __repr__(self) -> str:
         return f"Client({self.api_url!r}, secret_id={self.secret_id!r})"
@@ -196,6 +219,8 @@ class Client:
         each. Raises `RunWeightsNetException` for data of the wrong shape or non-finite numbers
         (ragged rows and NaN are caught before anything is sent).
         """
+        if self._uses_binary():
+            return self._run_binary(name, app_name, data, progress)
         path = "/public/run_sgt_model"
         rows = as_rows(data, field="data", error=RunWeightsNetException)
         check_row_lengths(rows, field="data", error=RunWeightsNetException)
@@ -234,6 +259,9 @@ class Client:
         NaN raise `UploadDataException` with nothing uploaded. A later failure (e.g. the network)
         sets `rows_done` on the exception: that many samples were committed.
         """
+        if self._uses_binary():
+            self._upload_binary(name, app_name, inputs, labels, pairs, progress)
+            return
         train_data = self._train_data(inputs, labels, pairs)
         bodies: list[tuple[int, int, bytes]] = []
         for start, chunk in split_rows(train_data, self.chunk_rows):
@@ -279,6 +307,59 @@ class Client:
             as_rows(labels, field="labels", error=error),
             error=error,
         )
+
+    def _run_binary(
+        self,
+        name: str,
+        app_name: str,
+        data: Any,
+        progress: Callable[[int, int], None] | None,
+    ) -> list[list[float]]:
+        path = "/public/run_sgt_model"
+        matrix = float32_matrix(data, field="data", error=RunWeightsNetException)
+        fields = self._auth(name=name, app_name=app_name, response_format="binary")
+        outputs: list[list[float]] = []
+        for start, stop in chunk_bounds(matrix.rows, self.chunk_rows):
+            encoded = run_body(fields, matrix, start, stop)
+            result = self._call_chunk(path, encoded, rows_done=start, is_idempotent=True)
+            outputs.extend(rows_of_answer(result, rows=stop - start, path=path))
+            if progress is not None:
+                progress(stop, matrix.rows)
+        return outputs
+
+    def _upload_binary(
+        self,
+        name: str,
+        app_name: str,
+        inputs: Any,
+        labels: Any,
+        pairs: Any,
+        progress: Callable[[int, int], None] | None,
+    ) -> None:
+        inputs_matrix, labels_matrix = train_matrices(
+            inputs, labels, pairs, error=UploadDataException
+        )
+        fields = self._auth(name=name, app_name=app_name)
+        bodies = [
+            (start, stop, upload_body(fields, inputs_matrix, labels_matrix, start, stop))
+            for start, stop in chunk_bounds(inputs_matrix.rows, self.chunk_rows)
+        ]
+        path = "/public/upload_sgt_model_train_data"
+        for start, stop, encoded in bodies:
+            self._call_chunk(path, encoded, rows_done=start, is_idempotent=False)
+            if progress is not None:
+                progress(stop, inputs_matrix.rows)
+
+    def _uses_binary(self) -> bool:
+        """Whether big arrays go binary: as asked, else as the server advertised."""
+        if self.binary is not None:
+            return self.binary
+        if self._server_has_binary is None:
+            try:  # no reply seen yet: ask the cheapest question there is, once
+                self._send("/public/list_model_type", b"{}", is_idempotent=True)
+            except (ApiError, UnexpectedResponse):
+                pass  # a 400's header was read all the same; no valid reply: JSON this time
+        return bool(self._server_has_binary)
 
     def _call(self, path: str, body: dict[str, Any], *, is_idempotent: bool) -> Any:
         encoded = json.dumps(body, separators=(",", ":")).encode("utf-8")
@@ -327,6 +408,9 @@ class Client:
                 f"{url} answered status {status} with a body that is not JSON: {content[:200]!r}",
                 status_code=status,
             ) from None
+        if self._server_has_binary is None:
+            extensions = (_header(headers, EXTENSIONS_HEADER) or "").lower().split(",")
+            self._server_has_binary = BINARY_EXTENSION in (name.strip() for name in extensions)
         if status == 400:
             raise api_error_from_body(result, _header(headers, "X-Request-ID"))
         return result

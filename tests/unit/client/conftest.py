@@ -75,11 +75,15 @@ def sleeps() -> Sleeps:
 
 @pytest.fixture
 def make_client(sleeps: Sleeps) -> Callable[..., tuple[Client, FakeTransport]]:
-    """make_client(handler, **client_kwargs) -> (client, transport); sleeps are recorded."""
+    """make_client(handler, **client_kwargs) -> (client, transport); sleeps are recorded.
+
+    The client speaks plain JSON unless a test passes `binary`: most tests count requests, and
+    detecting the extension may add one (see test_client_binary.py)."""
 
     def make(handler: Handler, **kwargs: Any) -> tuple[Client, FakeTransport]:
         transport = FakeTransport(handler)
         kwargs.setdefault("sleep", sleeps)
+        kwargs.setdefault("binary", False)
         client = Client("http://sgt.test:6006", "alice", "s3cret", transport=transport, **kwargs)
         return client, transport
 

@@ -53,26 +53,41 @@ CHECK_IMPORTS = textwrap.dedent(
     """
 )
 
-# Drives the copied package through a fake transport: chunked run, an error, an upload.
+# Drives the copied package through a fake transport: chunked run, an error, an upload, in
+# plain JSON and over the binary extension (the fake decodes it with struct, not numpy).
 USE_COPY = textwrap.dedent(
     """
-    import json, sys
+    import base64, json, struct, sys
     sys.path.insert(0, sys.argv[1])
     import sgt_client
 
+    def sums(data):
+        if isinstance(data, list):
+            return [[sum(r)] for r in data]
+        rows, columns = data["shape"]
+        flat = struct.unpack("<%df" % (rows * columns), base64.b64decode(data["base64"]))
+        raw = struct.pack("<%df" % rows, *(sum(flat[i * columns:][:columns]) for i in range(rows)))
+        return {"dtype": "float32", "shape": [rows, 1], "base64": base64.b64encode(raw).decode()}
+
     class Transport(sgt_client.BaseTransport):
+        def __init__(self, headers):
+            self.headers = headers
+
         def post(self, url, body, headers, timeout_seconds):
             request = json.loads(body.decode("utf-8"))
             if url.endswith("/run_sgt_model"):
-                return 200, {}, json.dumps([[sum(r)] for r in request["data"]]).encode()
+                return 200, self.headers, json.dumps(sums(request["data"])).encode()
             if url.endswith("/delete_sgt_model"):
                 reply = {"exception": "sgt.flask_bp.FindModelException", "message": "gone"}
                 return 400, {"X-Request-ID": "r9"}, json.dumps(reply).encode()
-            return 200, {}, b"null"
+            return 200, self.headers, b"null"
 
-    client = sgt_client.Client("http://h:1", "a", "b", transport=Transport(), chunk_rows=2)
-    assert client.run("m", "app", [[1, 2], [3, 4], [5, 6]]) == [[3], [7], [11]]
-    client.upload_train_data("m", "app", [[1, 2]] * 5, [[1]] * 5)
+    for headers in ({}, {"X-SGT-Extensions": "binary"}):
+        transport = Transport(headers)
+        client = sgt_client.Client("http://h:1", "a", "b", transport=transport, chunk_rows=2)
+        assert client.run("m", "app", [[1, 2], [3, 4], [5, 6]]) == [[3], [7], [11]]
+        client.upload_train_data("m", "app", [[1, 2]] * 5, [[1]] * 5)
+    assert client._server_has_binary is True
     try:
         client.delete_model("m", "app")
     except sgt_client.FindModelException as exc:
