@@ -44,7 +44,7 @@ def test_weights_are_non_negative_rows_summing_to_one_mostly_zero(
     assert (train.weights >= 0.0).all()
     np.testing.assert_allclose(train.weights.sum(axis=1), 1.0, atol=1e-9)
     assert (train.weights == 0.0).mean() > 0.5
-    # Every joint moves some vertex by a good share (the neck, half hidden by chest and head, least).
+    # Every joint moves some vertex by a good share (least: the neck, half hidden by others).
     assert (train.weights.max(axis=0) > 0.4).all()
 
 
