@@ -234,6 +234,20 @@ def scores(task: Task, predictions: np.ndarray) -> dict[str, float]:
 
 
 def run_sgt_type(task: Task, name: str, budget_seconds: float, seed: int) -> dict[str, object]:
+    return train_sgt_type(task, name, budget_seconds, seed)[1]
+
+
+def train_sgt_type(
+    task: Task,
+    name: str,
+    budget_seconds: float,
+    seed: int,
+    cap_seconds: float | None = None,
+) -> tuple[Any, dict[str, object]]:
+    """Train SGT type `name` on `task` as the service does; its best predictor and its figures.
+    A run that has not converged after `cap_seconds` (CONVERGENCE_CAP_FACTOR budgets unless
+    given) stops there, reported as not converged."""
+    cap = CONVERGENCE_CAP_FACTOR * budget_seconds if cap_seconds is None else cap_seconds
     model_type = get_model_type(name)
     shape = ModelShape(task.train_inputs.shape[1], task.train_targets.shape[1])
     began = time.perf_counter()
@@ -244,7 +258,7 @@ def run_sgt_type(task: Task, name: str, budget_seconds: float, seed: int) -> dic
     longest_step = 0.0
     converged = False
     progress = None
-    while time.perf_counter() - began < CONVERGENCE_CAP_FACTOR * budget_seconds:
+    while time.perf_counter() - began < cap:
         step_began = time.perf_counter()
         progress = run.step()
         longest_step = max(longest_step, time.perf_counter() - step_began)
@@ -260,7 +274,7 @@ def run_sgt_type(task: Task, name: str, budget_seconds: float, seed: int) -> dic
     print(f"{task.name} sgt:{name} {final} in {elapsed:.1f}s", file=sys.stderr, flush=True)
     predict_began = time.perf_counter()
     predictor.predict(task.test_inputs)
-    return {
+    return predictor, {
         "contender": f"sgt:{name}",
         "rmse_at_budget": (at_budget or final)["rmse"],
         "r2_at_budget": (at_budget or final)["r2"],
