@@ -15,7 +15,7 @@ import pytest
 from test_storage_contract import add_model, add_user, claim, state_of, upload
 
 from sgt.domain.training import TrainingState
-from sgt.ml import base
+from sgt.ml import base, registry
 from sgt.ml.base import ModelShape, Predictor, TrainingProgress, TrainingRun
 from sgt.storage import checkpoints, leases, models
 from sgt.storage import training as queue
@@ -87,9 +87,8 @@ class CountingType(base.ModelType):
 
 @pytest.fixture
 def fake_type(monkeypatch: pytest.MonkeyPatch) -> CountingType:
-    base._load_builtin_types()
     model_type = CountingType()
-    monkeypatch.setitem(base._REGISTRY, FAKE_TYPE, model_type)
+    monkeypatch.setitem(registry.MODEL_TYPES, FAKE_TYPE, model_type)
     return model_type
 
 

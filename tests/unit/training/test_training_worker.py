@@ -16,7 +16,8 @@ from sqlalchemy import func, select
 from factories import make_model, make_samples, make_user
 from sgt.config import Settings
 from sgt.domain.training import TrainingState
-from sgt.ml.base import ModelType, Predictor, TrainingProgress, TrainingRun, get_model_type
+from sgt.ml.base import ModelType, Predictor, TrainingProgress, TrainingRun
+from sgt.ml.registry import get_model_type
 from sgt.services import models, samples
 from sgt.services.context import ServiceContext
 from sgt.services.inference import run_model
