@@ -21,9 +21,10 @@ import time
 import numpy as np
 import torch
 
-from sgt.ml.base import ModelShape, Predictor, get_model_type
-from sgt.ml.types.gp_posterior import GpPredictor, variances
-from sgt.ml.types.kernels import covariance
+from sgt.ml.base import ModelShape, Predictor
+from sgt.ml.families.gp_posterior import GpPredictor, variances
+from sgt.ml.numerics.kernels import covariance
+from sgt.ml.registry import get_model_type
 
 SHAPE = ModelShape(128, 32)
 

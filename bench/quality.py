@@ -49,7 +49,8 @@ from sklearn.preprocessing import StandardScaler
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "src"))
 
-from sgt.ml.base import ModelShape, get_model_type  # noqa: E402
+from sgt.ml.base import ModelShape  # noqa: E402
+from sgt.ml.registry import get_model_type  # noqa: E402
 
 DEFAULT_TYPES = ["std", "gp", "mlp", "linear"]
 DEFAULT_BASELINES = ["mlp", "gp", "krr", "hgb", "mean"]

@@ -54,8 +54,9 @@ from serve_support import (
     upload_body,
 )
 
-from sgt.ml.base import ModelShape, Predictor, get_model_type
+from sgt.ml.base import ModelShape, Predictor
 from sgt.ml.parallel import RowParallelism
+from sgt.ml.registry import get_model_type
 
 FORWARD = RowParallelism(len(os.sched_getaffinity(0)))
 

@@ -38,8 +38,9 @@ from sklearn.model_selection import train_test_split
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "src"))
 
-from sgt.ml.base import ModelShape, ModelType, get_model_type  # noqa: E402
-from sgt.ml.types import forest, mlp, std  # noqa: E402
+from sgt.ml.base import ModelShape, ModelType  # noqa: E402
+from sgt.ml.families import forest, mlp  # noqa: E402
+from sgt.ml.registry import get_model_type  # noqa: E402
 
 TEST_ROWS = 200
 # A sample is tested on the rows after it, up to TEST_ROWS; a size that leaves fewer is skipped.
@@ -79,7 +80,7 @@ def splits(
 
 
 def contenders() -> dict[str, ModelType]:
-    ensemble = mlp.MlpModelType(name="ensemble", description="std's ensemble", config=std.ENSEMBLE)
+    ensemble = mlp.MlpModelType(name="ensemble", description="std's ensemble", config=mlp.ENSEMBLE)
     return {
         "std": get_model_type("std"),
         "gp": get_model_type("gp"),

@@ -42,15 +42,9 @@ from serve_support import (
 
 from sgt.config import Settings
 from sgt.domain.models import ModelSpec
-from sgt.ml.base import (
-    ModelShape,
-    ModelType,
-    Predictor,
-    TrainingProgress,
-    TrainingRun,
-    get_model_type,
-)
-from sgt.ml.types import mlp, std
+from sgt.ml.base import ModelShape, ModelType, Predictor, TrainingProgress, TrainingRun
+from sgt.ml.families import mlp
+from sgt.ml.registry import get_model_type
 from sgt.services import models, samples
 from sgt.services.context import open_context
 from sgt.services.users import authenticate, put_user
@@ -101,7 +95,7 @@ def main() -> None:
 
 def ensemble_throughput(inputs: np.ndarray, targets: np.ndarray, seconds: float) -> dict[str, Any]:
     """The std ensemble's candidate (4 MLPs) stepped for `seconds`."""
-    config = std.ENSEMBLE
+    config = mlp.ENSEMBLE
     model_type = mlp.MlpModelType(name="bench-ensemble", description="", config=config)
     run = model_type.start_training(SHAPE, inputs, targets, start=None, seed=0, device="cpu")
     batch = min(len(inputs), max(32, min(256, len(inputs) // 10)))  # as MlpRun chooses

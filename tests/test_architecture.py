@@ -152,3 +152,49 @@ def test_errors_and_config_stand_alone() -> None:
     for name in ("sgt.errors", "sgt.config"):
         inner = sorted(i for i in import_graph()[name] if is_within(i, "sgt"))
         assert inner == [], name
+
+
+def import_circles(prefix: str) -> list[list[str]]:
+    """Strongly connected groups of more than one module (or a module importing itself) among
+    the modules under `prefix`, counting lazy imports too."""
+    graph = import_graph()
+    inside = {name for name in graph if is_within(name, prefix)}
+    edges = {name: sorted(i for i in graph[name] if i in inside) for name in inside}
+    index: dict[str, int] = {}
+    low: dict[str, int] = {}
+    stack: list[str] = []
+    circles: list[list[str]] = []
+
+    def visit(name: str) -> None:  # Tarjan's algorithm; the graph is a few dozen modules
+        index[name] = low[name] = len(index)
+        stack.append(name)
+        for target in edges[name]:
+            if target not in index:
+                visit(target)
+                low[name] = min(low[name], low[target])
+            elif target in stack:
+                low[name] = min(low[name], index[target])
+        if low[name] == index[name]:
+            group = []
+            while True:
+                member = stack.pop()
+                group.append(member)
+                if member == name:
+                    break
+            if len(group) > 1 or name in edges[name]:
+                circles.append(sorted(group))
+
+    for name in sorted(inside):
+        if name not in index:
+            visit(name)
+    return circles
+
+
+def test_the_model_code_has_no_import_circle() -> None:
+    assert import_circles("sgt.ml") == []
+
+
+def test_model_families_are_read_only_through_the_registry() -> None:
+    # `std` and checkpoint loading get their families from the registry, never by importing them.
+    users = offenders(modules_of("ml.types"), ["sgt.ml.families", "sgt.ml.registry"])
+    assert users == []

@@ -19,7 +19,7 @@ from cluster_support import Cluster, target_function, training_pairs, wait_until
 from sqlalchemy import select
 
 from pg_support import PostgresDatabases
-from sgt.ml.base import get_model_type
+from sgt.ml.registry import get_model_type
 from sgt.storage import checkpoints, leases
 from sgt.storage.engine import Database
 from sgt.storage.tables import ModelRow, TrainingRow

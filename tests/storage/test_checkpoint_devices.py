@@ -14,7 +14,8 @@ import numpy as np
 import pytest
 import torch
 
-from sgt.ml.base import ModelShape, Predictor, get_model_type, model_type_names
+from sgt.ml.base import ModelShape, Predictor
+from sgt.ml.registry import get_model_type, model_type_names
 from sgt.ml.runtime import configure_torch
 
 SHAPE = ModelShape(3, 2)

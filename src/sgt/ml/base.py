@@ -1,19 +1,23 @@
-"""The plug-in interface every model type implements, and the registry that finds them.
+"""The interfaces every model type, training run, predictor and model family implements.
 
 A model type turns (inputs, targets) into a `Predictor` through a `TrainingRun` it starts. The
 trainer (`sgt.training`) drives runs and stores `Predictor.to_bytes()` as checkpoints; the API
 loads them back with `ModelType.load` and calls `predict`. Neither side knows which type it holds.
-This module imports numpy and the standard library only; implementations import torch.
+`sgt.ml.registry` lists the implementations. This module imports numpy and the standard library
+only, and nothing else of `sgt.ml`: implementations import it, never the other way round.
 """
 
 from __future__ import annotations
 
 from abc import ABC, abstractmethod
 from dataclasses import dataclass
+from typing import Any, Protocol
 
 import numpy as np
 
-from sgt.errors import UnknownModelType
+# (row indices, residuals on standardised targets, one row per index): how a run's best weights
+# err on rows they were not fitted to.
+Residuals = tuple[np.ndarray, np.ndarray]
 
 
 @dataclass(frozen=True)
@@ -42,7 +46,14 @@ class TrainingProgress:
 
 
 class Predictor(ABC):
-    """Frozen weights that answer predictions: exactly what a checkpoint holds."""
+    """Frozen weights that answer predictions: exactly what a checkpoint holds.
+
+    Every implementation sets `kind` (the family that wrote the weights, as stored in the
+    checkpoint: "gp", "mlp", "blend", ...) and `shape` (the widths it maps between).
+    """
+
+    kind: str
+    shape: ModelShape
 
     @abstractmethod
     def predict(self, inputs: np.ndarray) -> np.ndarray:
@@ -63,6 +74,12 @@ class TrainingRun(ABC):
     @abstractmethod
     def best(self) -> Predictor:
         """The best weights so far (by validation error where there is a validation split)."""
+
+    def validation_residuals(self) -> Residuals | None:
+        """How the best weights err on rows they were not fitted to (held-out, leave-one-out or
+        out-of-bag rows), for `std` to compare families on; None until there are such rows, and
+        by default (a run that validates nothing)."""
+        return None
 
 
 class ModelType(ABC):
@@ -97,33 +114,28 @@ class ModelType(ABC):
         """Begin training on float32 samples, from `start`'s weights when given."""
 
 
-_REGISTRY: dict[str, ModelType] = {}
+class PayloadLoader(Protocol):
+    def __call__(self, shape: ModelShape, payload: dict[str, Any], *, device: str) -> Predictor: ...
 
 
-def register_model_type(model_type: ModelType) -> ModelType:
-    """Make a type available by its name; called by each implementation module."""
-    _REGISTRY[model_type.name] = model_type
-    return model_type
+@dataclass(frozen=True)
+class Family:
+    """A model family `std` may train as one of its candidates and serve (alone or blended).
 
+    `model_type` trains the candidate; `load_payload` rebuilds its predictor from the payload of a
+    checkpoint of this `kind`. It is a candidate on `min_rows` to `max_rows` rows (None: no bound).
+    `default_rank` orders the families `std` trusts when it serves one alone (lowest first);
+    None means the family serves only within a blend.
+    """
 
-def get_model_type(name: str) -> ModelType:
-    """The registered type called `name`; raises UnknownModelType."""
-    _load_builtin_types()
-    try:
-        return _REGISTRY[name]
-    except KeyError:
-        known = ", ".join(sorted(_REGISTRY))
-        raise UnknownModelType(
-            f"model_type '{name}' is unknown; expected one of: {known}"
-        ) from None
+    kind: str
+    model_type: ModelType
+    load_payload: PayloadLoader
+    min_rows: int = 0
+    max_rows: int | None = None
+    default_rank: int | None = None
 
-
-def model_type_names() -> list[str]:
-    """Names of every registered type, `std` first."""
-    _load_builtin_types()
-    return sorted(_REGISTRY, key=lambda name: (name != "std", name))
-
-
-def _load_builtin_types() -> None:
-    # Imported lazily so that importing the interface never pays for torch.
-    import sgt.ml.types  # noqa: F401
+    def is_candidate(self, rows: int, *, blends: bool) -> bool:
+        """Whether `std` trains this family on `rows` rows (`blends`: it may serve a blend)."""
+        fits = self.min_rows <= rows and (self.max_rows is None or rows <= self.max_rows)
+        return fits and (self.default_rank is not None or blends)

@@ -19,13 +19,12 @@ BLOCK_ROWS = 1024
 class RowParallelism:
     """Runs large batches as row blocks on a few threads, each with one torch thread.
 
-    Torch's own intra-op threads spin and wait on each other; on a busy machine a 1-row
-    prediction with two of them took 100 ms at p99 instead of 0.3 ms. So the API process runs
-    torch single-threaded and parallelises here instead, across rows: predictions are
-    row-independent, and the blocks depend only on the row count, so an answer never depends
-    on load. Torch releases the GIL inside its kernels, so blocks really run in parallel.
-    Blocks also bound memory: whole-batch intermediates of a 20,000-row request were 80 MB per
-    layer, and freed arenas of every thread stayed resident (+400 MB after a few requests).
+    Torch's own intra-op threads spin and wait on each other, which on a busy machine makes
+    small predictions slow at the tail. So the API process runs torch single-threaded and
+    parallelises here instead, across rows: predictions are row-independent, and the blocks
+    depend only on the row count, so an answer never depends on load. Torch releases the GIL
+    inside its kernels, so blocks really run in parallel. Blocks also bound memory (whole-batch
+    intermediates stay resident in every thread's arenas). Figures: docs/quality.md.
     """
 
     def __init__(self, threads: int) -> None:

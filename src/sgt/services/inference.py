@@ -8,8 +8,9 @@ import numpy as np
 
 from sgt.domain.samples import to_input_matrix
 from sgt.errors import ModelNotFound
-from sgt.ml.base import ModelShape, Predictor, get_model_type
+from sgt.ml.base import ModelShape, Predictor
 from sgt.ml.cache import UNTRAINED_VERSION
+from sgt.ml.registry import get_model_type
 from sgt.services.context import ServiceContext
 from sgt.services.users import CurrentUser
 from sgt.storage import checkpoints as checkpoint_store

@@ -9,7 +9,8 @@ import orjson
 
 from sgt.domain.models import ModelRecord, ModelSpec
 from sgt.errors import InvalidRequest, ModelNotFound, SizeOutOfBounds
-from sgt.ml.base import ModelShape, get_model_type
+from sgt.ml.base import ModelShape
+from sgt.ml.registry import get_model_type
 from sgt.services.context import ServiceContext
 from sgt.services.users import CurrentUser
 from sgt.storage import checkpoints as checkpoint_store

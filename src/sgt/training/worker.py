@@ -28,8 +28,8 @@ from sgt.ml.base import (
     Predictor,
     TrainingProgress,
     TrainingRun,
-    get_model_type,
 )
+from sgt.ml.registry import get_model_type
 from sgt.ml.runtime import configure_torch
 from sgt.storage.engine import Database
 from sgt.storage.queue import Claim, Progress, TrainingData, TrainingQueue

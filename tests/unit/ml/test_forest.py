@@ -10,9 +10,9 @@ import pytest
 import torch
 
 from sgt.ml.base import ModelShape, Predictor
-from sgt.ml.types import forest
-from sgt.ml.types.forest import FOREST, ForestConfig, ForestModelType, ForestRun
-from sgt.ml.types.std import STD
+from sgt.ml.families import forest
+from sgt.ml.families.forest import FOREST, ForestConfig, ForestModelType, ForestRun
+from sgt.ml.registry import STD
 
 HAS_CUDA = torch.cuda.is_available()
 

@@ -9,19 +9,16 @@ import numpy as np
 import pytest
 import torch
 
-from sgt.ml.base import ModelShape, Predictor, TrainingRun, get_model_type
-from sgt.ml.types import std
+from sgt.ml.base import ModelShape, Predictor, TrainingRun
+from sgt.ml.checkpoints import CheckpointUnreadable, pack_checkpoint, unpack_checkpoint
+from sgt.ml.numerics.stacking import beats, stacked_shares, stacking_weights
+from sgt.ml.registry import STD, get_model_type
+from sgt.ml.types import std_choice
 from sgt.ml.types.blend import BlendPredictor
-from sgt.ml.types.checkpoints import CheckpointUnreadable, pack_checkpoint, unpack_checkpoint
-from sgt.ml.types.std import (
-    BLEND_MAX_ROWS,
-    STD,
-    StdRun,
-    beats,
-    candidate_kinds,
-    stacked_shares,
-    stacking_weights,
-)
+from sgt.ml.types.std_choice import BLEND_MAX_ROWS
+from sgt.ml.types.std_run import StdRun
+
+candidate_kinds = STD.candidate_kinds
 
 
 def trained(name: str, rows: int = 80, seed: int = 0, max_steps: int = 400) -> Predictor:
@@ -183,7 +180,7 @@ def test_far_worse_candidates_are_not_cross_validated(monkeypatch: pytest.Monkey
     # of a blend. Leaving them out skips every fold run and changes nothing served.
     inputs, targets = _smooth(30)
     screened = converged_std(inputs, targets)
-    monkeypatch.setattr(std, "SCREEN_ERROR_RATIO", math.inf)
+    monkeypatch.setattr(std_choice, "SCREEN_ERROR_RATIO", math.inf)
     everyone = converged_std(inputs, targets)
     assert screened.chosen_kind == everyone.chosen_kind == "gp"
     probe = np.random.default_rng(7).uniform(-1.0, 1.0, size=(13, 2)).astype(np.float32)

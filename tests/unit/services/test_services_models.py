@@ -276,7 +276,8 @@ def test_clone_refusals(ctx: ServiceContext, alice: CurrentUser, bob: CurrentUse
 
 
 def test_run_answers_from_the_latest_checkpoint(ctx: ServiceContext, alice: CurrentUser) -> None:
-    from sgt.ml.base import ModelShape, get_model_type
+    from sgt.ml.base import ModelShape
+    from sgt.ml.registry import get_model_type
 
     make_model(ctx, alice, name="m")
     probe = np.array([[0.1, 0.2, 0.3], [1.0, -1.0, 0.0]], np.float32)
@@ -293,7 +294,8 @@ def test_run_answers_from_the_latest_checkpoint(ctx: ServiceContext, alice: Curr
 def test_an_unchanged_model_is_loaded_once_and_a_new_checkpoint_at_once(
     ctx: ServiceContext, alice: CurrentUser, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    from sgt.ml.base import ModelShape, get_model_type
+    from sgt.ml.base import ModelShape
+    from sgt.ml.registry import get_model_type
     from sgt.services import inference
 
     loads: list[int] = []
@@ -321,7 +323,8 @@ def test_an_unchanged_model_is_loaded_once_and_a_new_checkpoint_at_once(
 def test_a_recreated_model_never_answers_with_the_deleted_ones_weights(
     ctx: ServiceContext, alice: CurrentUser
 ) -> None:
-    from sgt.ml.base import ModelShape, get_model_type
+    from sgt.ml.base import ModelShape
+    from sgt.ml.registry import get_model_type
 
     make_model(ctx, alice, name="m")
     trained = get_model_type("std").initial(ModelShape(3, 2), seed=7)

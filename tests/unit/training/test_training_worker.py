@@ -18,14 +18,8 @@ from factories import make_samples
 from fake_queue import FakeTrainingStore
 from sgt.domain.models import ModelSpec
 from sgt.domain.training import TrainingState
-from sgt.ml.base import (
-    ModelShape,
-    ModelType,
-    Predictor,
-    TrainingProgress,
-    TrainingRun,
-    get_model_type,
-)
+from sgt.ml.base import ModelShape, ModelType, Predictor, TrainingProgress, TrainingRun
+from sgt.ml.registry import get_model_type
 from sgt.training.worker import FAILED_RUN_RETRY_SECONDS, Worker, WorkerTimings
 
 MODEL_TYPE = "linear"

@@ -15,7 +15,7 @@ from sgt.api.schemas import (
     UpdateClientDataRequest,
 )
 from sgt.domain.models import ModelRecord, ModelSpec
-from sgt.ml.base import model_type_names
+from sgt.ml.registry import model_type_names
 from sgt.services import models
 from sgt.services.context import ServiceContext
 from sgt.services.users import CurrentUser

@@ -1,5 +1,3 @@
-"""The built-in model types; importing this package registers each of them with `sgt.ml.base`."""
-
-from sgt.ml.types import gp, linear, mlp, std
-
-__all__ = ["gp", "linear", "mlp", "std"]
+"""Model types served by name that are recipes over the families: `std` (choice, two-phase run,
+blend) and its pieces. Importing this package registers nothing; `sgt.ml.registry` lists types.
+"""

@@ -2,7 +2,8 @@
 validation to single out one model family.
 
 The checkpoint stores each member's own checkpoint beside its weight, so any member kind round-
-trips; the caller supplies the reader of member checkpoints. Imports torch, numpy and this package.
+trips; the caller supplies the reader of member checkpoints. Imports torch, numpy, `sgt.ml.base`
+and `sgt.ml.checkpoints` only.
 """
 
 from __future__ import annotations
@@ -13,7 +14,7 @@ import numpy as np
 import torch
 
 from sgt.ml.base import ModelShape, Predictor
-from sgt.ml.types.checkpoints import CheckpointUnreadable, pack_checkpoint
+from sgt.ml.checkpoints import CheckpointUnreadable, pack_checkpoint
 
 KIND = "blend"
 
@@ -35,7 +36,7 @@ class BlendPredictor(Predictor):
 
     def member(self, kind: str) -> Predictor | None:
         """The member of family `kind`, so that a later run can resume from its weights."""
-        return next((m for m in self.members if getattr(m, "kind", None) == kind), None)
+        return next((m for m in self.members if m.kind == kind), None)
 
     def predict(self, inputs: np.ndarray) -> np.ndarray:
         outputs = self.weights[0] * self.members[0].predict(inputs)
@@ -67,6 +68,6 @@ def load_blend_payload(
     if not all(isinstance(member, bytes) for member in members):
         raise CheckpointUnreadable("blend members must be checkpoints")
     loaded = [load_member(member) for member in members]
-    if any(getattr(member, "shape", shape) != shape for member in loaded):
+    if any(member.shape != shape for member in loaded):
         raise CheckpointUnreadable("blend member has another shape than the blend")
     return BlendPredictor(shape=shape, members=loaded, weights=weights.tolist())

@@ -1,5 +1,6 @@
 """The `linear` model type: ridge regression on standardised inputs, penalty chosen by exact
-leave-one-out error. Also the linear candidate of `std`. Imports torch, numpy and this package.
+leave-one-out error. Also the linear candidate of `std` (`FAMILY`). Imports torch, numpy,
+`sgt.ml.base`, `sgt.ml.checkpoints` and `sgt.ml.numerics`; never `sgt.ml.types` or the registry.
 """
 
 from __future__ import annotations
@@ -10,15 +11,15 @@ import numpy as np
 import torch
 
 from sgt.ml.base import (
+    Family,
     ModelShape,
     ModelType,
     Predictor,
     TrainingProgress,
     TrainingRun,
-    register_model_type,
 )
-from sgt.ml.types.checkpoints import pack_checkpoint, unpack_checkpoint
-from sgt.ml.types.standardiser import Standardiser
+from sgt.ml.checkpoints import pack_checkpoint, unpack_checkpoint
+from sgt.ml.numerics.standardiser import Standardiser
 
 KIND = "linear"
 # Ridge penalties tried, relative to the row count (so the choice does not drift with n).
@@ -137,7 +138,7 @@ class LinearRun(TrainingRun):
         self.device = device
         self._fit = RidgeFit(inputs, targets, seed=seed)
         # Answered until the fit is done, so that resuming never loses the current weights.
-        self._start = start if start is not None and _shape_of(start) == shape else None
+        self._start = start if start is not None and start.shape == shape else None
         self._best: LinearPredictor | None = None
         self.best_val_loss: float | None = None
         self._residuals: np.ndarray | None = None
@@ -176,11 +177,6 @@ class LinearRun(TrainingRun):
         if self._best is not None:
             return self._best
         return self._start if self._start is not None else LINEAR.initial(self.shape, seed=0)
-
-
-def _shape_of(predictor: Predictor) -> ModelShape | None:
-    shape = getattr(predictor, "shape", None)
-    return shape if isinstance(shape, ModelShape) else None
 
 
 class LinearModelType(ModelType):
@@ -223,4 +219,5 @@ class LinearModelType(ModelType):
 
 
 LINEAR = LinearModelType()
-register_model_type(LINEAR)
+# A candidate of `std` on any number of rows; its last resort as a default.
+FAMILY = Family(kind=KIND, model_type=LINEAR, load_payload=load_linear_payload, default_rank=2)

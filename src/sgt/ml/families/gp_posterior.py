@@ -11,9 +11,9 @@ import numpy as np
 import torch
 
 from sgt.ml.base import ModelShape, Predictor
-from sgt.ml.types.checkpoints import pack_checkpoint
-from sgt.ml.types.kernels import JITTER, covariance, factorise, leave_one_out_residuals
-from sgt.ml.types.standardiser import Standardiser
+from sgt.ml.checkpoints import pack_checkpoint
+from sgt.ml.numerics.kernels import JITTER, covariance, factorise, leave_one_out_residuals
+from sgt.ml.numerics.standardiser import Standardiser
 
 KIND = "gp"
 F64 = torch.float64

@@ -2,7 +2,8 @@
 
 Hyper-parameters maximise the marginal likelihood (L-BFGS from a few starting points); the
 checkpoint stores the conditioning rows and their weights (`gp_posterior`). Also the GP
-candidate of `std`. Imports torch, numpy and the shared pieces of this package.
+candidate of `std` (`FAMILY`). Imports torch, numpy, `sgt.ml.base`, `sgt.ml.checkpoints` and
+`sgt.ml.numerics`; never `sgt.ml.types` or the registry.
 """
 
 from __future__ import annotations
@@ -14,16 +15,16 @@ import numpy as np
 import torch
 
 from sgt.ml.base import (
+    Family,
     ModelShape,
     ModelType,
     Predictor,
     TrainingProgress,
     TrainingRun,
-    register_model_type,
 )
-from sgt.ml.types.checkpoints import unpack_checkpoint
-from sgt.ml.types.gp_posterior import F64 as _F64
-from sgt.ml.types.gp_posterior import (
+from sgt.ml.checkpoints import unpack_checkpoint
+from sgt.ml.families.gp_posterior import F64 as _F64
+from sgt.ml.families.gp_posterior import (
     KIND,
     GpPredictor,
     Hyper,
@@ -31,10 +32,10 @@ from sgt.ml.types.gp_posterior import (
     load_gp_payload,
     variances,
 )
-from sgt.ml.types.kernels import KernelNotPositiveDefinite, factorise, negative_log_likelihood
-from sgt.ml.types.standardiser import Standardiser
+from sgt.ml.numerics.kernels import KernelNotPositiveDefinite, factorise, negative_log_likelihood
+from sgt.ml.numerics.standardiser import Standardiser
 
-__all__ = ["GP", "KIND", "GpConfig", "GpPredictor", "GpRun", "load_gp_payload"]
+__all__ = ["FAMILY", "GP", "KIND", "GpConfig", "GpPredictor", "GpRun", "load_gp_payload"]
 
 
 @dataclass(frozen=True)
@@ -283,4 +284,12 @@ class GpModelType(ModelType):
 
 
 GP = GpModelType(GpConfig())
-register_model_type(GP)
+# Up to twice its row budget the GP, conditioned on a random subset, may still win; where it runs
+# it is the family `std` trusts first.
+FAMILY = Family(
+    kind=KIND,
+    model_type=GP,
+    load_payload=load_gp_payload,
+    max_rows=2 * GP.config.max_rows,
+    default_rank=0,
+)

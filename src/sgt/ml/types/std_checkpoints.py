@@ -1,0 +1,38 @@
+"""Reading any checkpoint `std` may have written: one family's predictor, or a blend of them.
+
+The families come from the caller (`sgt.ml.registry` via `StdModelType`), so a new family is
+readable as soon as it is registered. Imports `sgt.ml.base`, `sgt.ml.checkpoints` and `blend`.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+
+from sgt.ml.base import Family, Predictor
+from sgt.ml.checkpoints import CheckpointUnreadable, Envelope, unpack_checkpoint
+from sgt.ml.types import blend
+
+
+def load_std_checkpoint(data: bytes, *, device: str, families: Mapping[str, Family]) -> Predictor:
+    """The predictor in `data`, on `device`: a blend or one of `families` (by kind).
+
+    Raises CheckpointUnreadable for bytes that are not a checkpoint, or of an unknown kind."""
+    envelope = unpack_checkpoint(data, device=device)
+    if envelope.kind == blend.KIND:
+        return blend.load_blend_payload(
+            envelope.shape,
+            envelope.payload,
+            device=device,
+            load_member=lambda member: _load_family(
+                unpack_checkpoint(member, device=device), device=device, families=families
+            ),
+        )
+    return _load_family(envelope, device=device, families=families)
+
+
+def _load_family(envelope: Envelope, *, device: str, families: Mapping[str, Family]) -> Predictor:
+    # A blend's members are never blends themselves.
+    family = families.get(envelope.kind)
+    if family is None:
+        raise CheckpointUnreadable(f"checkpoint holds an unknown model kind '{envelope.kind}'")
+    return family.load_payload(envelope.shape, envelope.payload, device=device)

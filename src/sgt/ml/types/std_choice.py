@@ -1,0 +1,120 @@
+"""How `std` chooses: which families it trains on how many rows, which one it serves alone, and
+the weights of the blend it serves on few rows. Decisions on candidates' validation residuals;
+the arithmetic is in `sgt.ml.numerics.stacking`. Imports numpy, `sgt.ml.base` and the numerics.
+"""
+
+from __future__ import annotations
+
+import itertools
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+import numpy as np
+
+from sgt.ml.base import Family, Predictor, Residuals, TrainingRun
+from sgt.ml.numerics.stacking import beats, stacked_shares
+
+# Up to this many rows `std` serves a stacked blend of its candidates rather than one of them;
+# beyond a few hundred rows the 5-fold retrainings cost more than the blend gains (the GP's grow
+# with the cube of the rows). Measured in docs/quality.md (`bench/small_data.py`).
+BLEND_MAX_ROWS = 500
+# Members whose share of a blend would fall below this are left out (they cost serving time).
+MIN_BLEND_SHARE = 1e-3
+# Once every candidate has trained on all rows, one whose own validation MSE is more than this many
+# times the best one's is left out of the blend and not cross-validated: such candidates never
+# got a share, and their fold runs cost time (docs/quality.md).
+SCREEN_ERROR_RATIO = 10.0
+
+
+class Candidate:
+    """One model family's run inside a `std` run, and its latest validation residuals."""
+
+    def __init__(self, kind: str) -> None:
+        self.kind = kind
+        self.run: TrainingRun | None = None
+        self.residuals: Residuals | None = None
+        # Residuals of the rows predicted by runs that did not see them, filled fold by fold.
+        self.out_of_fold: np.ndarray | None = None
+        self.folds_left = 0
+        self.is_left_out = False
+
+    @property
+    def validation_mse(self) -> float:
+        assert self.residuals is not None
+        return float(np.mean(self.residuals[1] ** 2))
+
+
+@dataclass(frozen=True)
+class BlendPlan:
+    """The candidates a blend keeps, their weights (summing to 1) and the blend's validation MSE."""
+
+    members: list[Candidate]
+    weights: np.ndarray
+    val_loss: float
+
+
+def candidate_kinds(families: Sequence[Family], rows: int, start: Predictor | None) -> list[str]:
+    """Which families to train, in registry order but the start's family first, so that
+    resuming is quick."""
+    blends = rows <= BLEND_MAX_ROWS
+    kinds = [family.kind for family in families if family.is_candidate(rows, blends=blends)]
+    if start is not None and start.kind in kinds:
+        kinds.remove(start.kind)
+        kinds.insert(0, start.kind)
+    return kinds
+
+
+def default_kind(families: Sequence[Family], kinds: Sequence[str]) -> str:
+    """The family trusted unless clearly beaten: the best-ranked of `kinds`."""
+    ranked = [f for f in families if f.kind in kinds and f.default_rank is not None]
+    return min(ranked, key=lambda family: family.default_rank or 0).kind
+
+
+def screen_far_worse(scored: list[Candidate]) -> list[Candidate]:
+    """Mark the candidates far worse than the best on their own validation rows as left out;
+    return the others."""
+    best = min(candidate.validation_mse for candidate in scored)
+    for candidate in scored:
+        candidate.is_left_out = candidate.validation_mse > SCREEN_ERROR_RATIO * best
+    return [candidate for candidate in scored if not candidate.is_left_out]
+
+
+def pick_alone(scored: list[Candidate], default: str) -> Candidate:
+    """The default family's candidate, unless another's validation error is lower by more than
+    one standard error of the paired per-row difference."""
+    defaults = [candidate for candidate in scored if candidate.kind == default]
+    winner = defaults[0] if defaults else scored[0]
+    for challenger in scored:
+        if challenger is not winner and _margin(challenger, winner) > 0.0:
+            winner = challenger
+    return winner
+
+
+def plan_blend(scored: list[Candidate]) -> BlendPlan:
+    """Once all are cross-validated, the weights whose blend of out-of-fold predictions errs
+    least (stacking); until then weights proportional to 1 / validation MSE^2."""
+    errors = np.array([candidate.validation_mse for candidate in scored])
+    cross_validated = [
+        c.out_of_fold for c in scored if c.folds_left == 0 and c.out_of_fold is not None
+    ]
+    is_stacked = len(cross_validated) == len(scored)
+    if is_stacked:
+        shares = stacked_shares(cross_validated)
+    else:
+        shares = 1.0 / np.maximum(errors, 1e-12) ** 2
+        shares /= shares.sum()
+    kept = shares >= MIN_BLEND_SHARE
+    weights = shares[kept] / shares[kept].sum()
+    if is_stacked:
+        # The blend's own out-of-fold error.
+        residuals = np.stack(list(itertools.compress(cross_validated, kept)))
+        val_loss = float(np.mean(np.square(np.tensordot(weights, residuals, axes=1))))
+    else:
+        # The MSE of an average is at most the same average of the members' MSEs (Jensen).
+        val_loss = float(np.dot(weights, errors[kept]))
+    return BlendPlan(list(itertools.compress(scored, kept)), weights, val_loss)
+
+
+def _margin(challenger: Candidate, default: Candidate) -> float:
+    assert challenger.residuals is not None and default.residuals is not None
+    return beats(challenger.residuals, default.residuals)
