@@ -3,8 +3,8 @@
 from __future__ import annotations
 
 import logging
+import time
 import uuid
-from collections import Counter
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
@@ -17,6 +17,7 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from sgt import __version__
 from sgt.api.errors import REQUEST_EXCEPTION, error_response, internal_error_response
+from sgt.api.metrics import UNMATCHED_ROUTE, RequestMetrics
 from sgt.api.openapi import install_components
 from sgt.api.routes import auth, dashboard, docs, health, models, run, train_data
 from sgt.config import Settings, load_settings
@@ -56,7 +57,7 @@ def create_app(settings: Settings, ctx: ServiceContext | None = None) -> FastAPI
         openapi_url="/openapi.json",
     )
     app.state.settings = settings
-    app.state.request_counts = Counter()
+    app.state.request_metrics = RequestMetrics()
     for group in OPERATION_GROUPS:
         app.include_router(group.router, prefix=PREFIX)
     app.include_router(health.router)
@@ -65,7 +66,7 @@ def create_app(settings: Settings, ctx: ServiceContext | None = None) -> FastAPI
     docs.mount_static_files(app)
     _install_error_handlers(app)
     install_components(app, [op for group in OPERATION_GROUPS for op in group.router.operations])
-    app.add_middleware(RequestIdMiddleware, counts=app.state.request_counts)
+    app.add_middleware(RequestIdMiddleware, metrics=app.state.request_metrics)
     return app
 
 
@@ -75,27 +76,44 @@ def create_app_from_environment() -> FastAPI:
 
 
 class RequestIdMiddleware:
-    """Gives every request an id, sent back as X-Request-ID and used in the logs."""
+    """Gives every request an id, sent back as X-Request-ID and used in the logs, and counts it
+    in `metrics` under its route template (never its raw path: see sgt.api.metrics)."""
 
-    def __init__(self, app: ASGIApp, counts: Counter[tuple[str, int]]) -> None:
+    def __init__(self, app: ASGIApp, metrics: RequestMetrics) -> None:
         self.app = app
-        self.counts = counts
+        self.metrics = metrics
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
             await self.app(scope, receive, send)
             return
+        started = time.perf_counter()
         request_id = uuid.uuid4().hex
         scope["request_id"] = request_id
+        status = [500]  # what a client sees when the app fails before answering
 
         async def send_with_id(message: Message) -> None:
             if message["type"] == "http.response.start":
                 message.setdefault("headers", [])
                 message["headers"] = [*message["headers"], (b"x-request-id", request_id.encode())]
-                self.counts[(scope["path"], message["status"])] += 1
+                status[0] = message["status"]
             await send(message)
 
-        await self.app(scope, receive, send_with_id)
+        try:
+            await self.app(scope, receive, send_with_id)
+        finally:
+            self.metrics.observe(
+                route=route_template(scope), status=status[0], seconds=time.perf_counter() - started
+            )
+
+
+def route_template(scope: Scope) -> str:
+    """The path template of the route that served `scope` (`/sgt/public/run_sgt_model`,
+    `/static`), or one shared name for every path that matched no route."""
+    # The router writes the matched route into the scope it was given, which is this one.
+    route = scope.get("route")
+    path = getattr(route, "path", None)
+    return path if isinstance(path, str) else UNMATCHED_ROUTE
 
 
 def _install_error_handlers(app: FastAPI) -> None:
