@@ -13,6 +13,7 @@ from fastapi.exceptions import RequestValidationError
 from starlette.exceptions import HTTPException
 from starlette.requests import Request
 from starlette.responses import Response
+from starlette.routing import Mount, Route
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from sgt import __version__
@@ -66,7 +67,9 @@ def create_app(settings: Settings, ctx: ServiceContext | None = None) -> FastAPI
     docs.mount_static_files(app)
     _install_error_handlers(app)
     install_components(app, [op for group in OPERATION_GROUPS for op in group.router.operations])
-    app.add_middleware(RequestIdMiddleware, metrics=app.state.request_metrics)
+    app.add_middleware(
+        RequestIdMiddleware, metrics=app.state.request_metrics, templates=RouteTemplates(app)
+    )
     return app
 
 
@@ -75,13 +78,49 @@ def create_app_from_environment() -> FastAPI:
     return create_app(load_settings())
 
 
+class RouteTemplates:
+    """The path template of the route that served a request (`/sgt/public/run_sgt_model`,
+    `/static/{path}`), or one shared name for every path that matched none: the metrics'
+    labels come from this fixed set, never from the raw path."""
+
+    def __init__(self, app: FastAPI) -> None:
+        # The router leaves the matched route object in the scope, without the prefix it was
+        # included under; routes compare by value, so they are keyed by identity.
+        self._by_route: dict[int, str] = {}
+        for group in OPERATION_GROUPS:
+            for route in group.router.routes:
+                self._by_route[id(route)] = PREFIX + getattr(route, "path", "")
+        for group in (health, docs, dashboard):
+            for route in group.router.routes:
+                self._by_route[id(route)] = getattr(route, "path", "")
+        for route in app.routes:
+            if isinstance(route, Route):
+                self._by_route[id(route)] = route.path
+        self._mounts = [route.path for route in app.routes if isinstance(route, Mount)]
+        # Some routes (FastAPI's own /openapi.json) leave no route in the scope.
+        self._fixed_paths = {path for path in self._by_route.values() if "{" not in path}
+
+    def of(self, scope: Scope) -> str:
+        route = scope.get("route")
+        if route is not None and id(route) in self._by_route:
+            return self._by_route[id(route)]
+        path: str = scope["path"]
+        if path in self._fixed_paths:
+            return path
+        for mount in self._mounts:
+            if path.startswith(mount + "/"):
+                return mount + "/{path}"
+        return UNMATCHED_ROUTE
+
+
 class RequestIdMiddleware:
     """Gives every request an id, sent back as X-Request-ID and used in the logs, and counts it
-    in `metrics` under its route template (never its raw path: see sgt.api.metrics)."""
+    in `metrics` under its route template (never its raw path)."""
 
-    def __init__(self, app: ASGIApp, metrics: RequestMetrics) -> None:
+    def __init__(self, app: ASGIApp, metrics: RequestMetrics, templates: RouteTemplates) -> None:
         self.app = app
         self.metrics = metrics
+        self.templates = templates
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
@@ -103,17 +142,10 @@ class RequestIdMiddleware:
             await self.app(scope, receive, send_with_id)
         finally:
             self.metrics.observe(
-                route=route_template(scope), status=status[0], seconds=time.perf_counter() - started
+                route=self.templates.of(scope),
+                status=status[0],
+                seconds=time.perf_counter() - started,
             )
-
-
-def route_template(scope: Scope) -> str:
-    """The path template of the route that served `scope` (`/sgt/public/run_sgt_model`,
-    `/static`), or one shared name for every path that matched no route."""
-    # The router writes the matched route into the scope it was given, which is this one.
-    route = scope.get("route")
-    path = getattr(route, "path", None)
-    return path if isinstance(path, str) else UNMATCHED_ROUTE
 
 
 def _install_error_handlers(app: FastAPI) -> None:

@@ -5,7 +5,6 @@
 
 from __future__ import annotations
 
-
 from fastapi import APIRouter, Request
 from starlette.responses import JSONResponse, PlainTextResponse
 
