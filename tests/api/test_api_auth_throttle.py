@@ -153,3 +153,13 @@ def test_check_auth_token_is_throttled_too(settings: Settings, ctx: ServiceConte
         answers = [client.post("/sgt/public/check_auth_token", json=body).json() for _ in range(10)]
     assert answers == [False] * 10
     assert ctx.auth_throttle.throttled_total == 10 - settings.auth_failure_burst_per_key
+
+
+def test_the_dashboard_sign_in_is_throttled_too(settings: Settings, ctx: ServiceContext) -> None:
+    client = served(settings, ctx)
+    form = {"secret_id": "alice", "secret_key": "wrong"}
+    with client:
+        statuses = [client.post("/dashboard/login", data=form).status_code for _ in range(8)]
+    assert statuses == [401] * 8
+    assert ctx.auth_throttle.failures_total == settings.auth_failure_burst_per_key
+    assert ctx.auth_throttle.throttled_total == 8 - settings.auth_failure_burst_per_key

@@ -24,6 +24,7 @@ from sgt.api.routes import auth, dashboard, docs, health, models, run, train_dat
 from sgt.config import Settings, load_settings
 from sgt.ml.runtime import configure_torch
 from sgt.services.context import ServiceContext, open_context
+from sgt.services.throttle import CLIENT_ADDRESS
 
 log = logging.getLogger("sgt.api")
 PREFIX = "/sgt"
@@ -68,7 +69,10 @@ def create_app(settings: Settings, ctx: ServiceContext | None = None) -> FastAPI
     _install_error_handlers(app)
     install_components(app, [op for group in OPERATION_GROUPS for op in group.router.operations])
     app.add_middleware(
-        RequestIdMiddleware, metrics=app.state.request_metrics, templates=RouteTemplates(app)
+        RequestIdMiddleware,
+        metrics=app.state.request_metrics,
+        templates=RouteTemplates(app),
+        trust_forwarded_for=settings.trust_forwarded_for,
     )
     return app
 
@@ -114,13 +118,23 @@ class RouteTemplates:
 
 
 class RequestIdMiddleware:
-    """Gives every request an id, sent back as X-Request-ID and used in the logs, and counts it
-    in `metrics` under its route template (never its raw path)."""
+    """Gives every request an id, sent back as X-Request-ID and used in the logs; names its
+    client address for the authentication throttle (`CLIENT_ADDRESS`, seen by every key check
+    the request causes, in the thread pool too); counts it in `metrics` under its route
+    template (never its raw path)."""
 
-    def __init__(self, app: ASGIApp, metrics: RequestMetrics, templates: RouteTemplates) -> None:
+    def __init__(
+        self,
+        app: ASGIApp,
+        metrics: RequestMetrics,
+        templates: RouteTemplates,
+        *,
+        trust_forwarded_for: bool,
+    ) -> None:
         self.app = app
         self.metrics = metrics
         self.templates = templates
+        self.trust_forwarded_for = trust_forwarded_for
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
@@ -138,14 +152,32 @@ class RequestIdMiddleware:
                 status[0] = message["status"]
             await send(message)
 
+        address = CLIENT_ADDRESS.set(client_address(scope, self.trust_forwarded_for))
         try:
             await self.app(scope, receive, send_with_id)
         finally:
+            CLIENT_ADDRESS.reset(address)
             self.metrics.observe(
                 route=self.templates.of(scope),
                 status=status[0],
                 seconds=time.perf_counter() - started,
             )
+
+
+UNKNOWN_ADDRESS = "unknown"
+
+
+def client_address(scope: Scope, trust_forwarded_for: bool) -> str:
+    """Who sent the request, for throttling: the connection's peer, or with
+    `trust_forwarded_for` the last X-Forwarded-For entry, the one the reverse proxy in front
+    appended (earlier entries are whatever the client chose to send)."""
+    if trust_forwarded_for:
+        values = [value for name, value in scope["headers"] if name == b"x-forwarded-for"]
+        last = b",".join(values).split(b",")[-1].strip().decode("latin-1")
+        if last:
+            return last
+    client = scope.get("client")
+    return str(client[0]) if client else UNKNOWN_ADDRESS
 
 
 def _install_error_handlers(app: FastAPI) -> None:

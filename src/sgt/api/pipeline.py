@@ -8,10 +8,6 @@ event loop (numpy and torch release the GIL for the heavy parts). Small requests
 that allow it are served on the loop when their credentials need no scrypt; a step that could
 block there (a checkpoint load, a wait for a pooled connection) sends the request to the thread
 pool instead (`sgt.services.blocking`).
-
-Every credential check a request causes is throttled by the client's address
-(`sgt.services.throttle`): the connection's peer, or with `trust_forwarded_for` the last
-X-Forwarded-For entry, which the reverse proxy in front appended.
 """
 
 from __future__ import annotations
@@ -36,7 +32,6 @@ from sgt.config import Settings
 from sgt.errors import SgtError
 from sgt.services.blocking import NeedsThread, on_event_loop
 from sgt.services.context import ServiceContext
-from sgt.services.throttle import CLIENT_ADDRESS
 from sgt.services.users import CurrentUser, authenticate, authenticate_if_remembered
 
 JSON_OPTIONS = orjson.OPT_SERIALIZE_NUMPY
@@ -119,10 +114,6 @@ def encode_answer(result: object) -> bytes:
 async def _serve(request: Request, operation: Operation[Any], steps: _Steps) -> Response:
     ctx: ServiceContext = request.app.state.ctx
     settings: Settings = request.app.state.settings
-    # Set here, copied into the worker thread with the rest of the context.
-    address = CLIENT_ADDRESS.set(
-        client_address(request, trust_forwarded_for=settings.trust_forwarded_for)
-    )
     try:
         # Handed over in a list that the serving step empties, so that a 50 MB body is freed as
         # soon as it is decoded instead of living as long as this coroutine.
@@ -141,22 +132,7 @@ async def _serve(request: Request, operation: Operation[Any], steps: _Steps) -> 
         return error_response(name, error.message)
     except Exception as error:  # noqa: BLE001 - the contract's InternalException
         return internal_error_response(error, request.scope.get("request_id", "-"))
-    finally:
-        CLIENT_ADDRESS.reset(address)
     return Response(content, media_type="application/json")
-
-
-UNKNOWN_ADDRESS = "unknown"
-
-
-def client_address(request: Request, *, trust_forwarded_for: bool) -> str:
-    """Who sent `request`, for throttling: the peer address, or the last X-Forwarded-For entry
-    when a trusted proxy sets it (earlier entries are whatever the client chose to send)."""
-    if trust_forwarded_for:
-        forwarded = ",".join(request.headers.getlist("x-forwarded-for")).split(",")[-1].strip()
-        if forwarded:
-            return forwarded
-    return request.client.host if request.client is not None else UNKNOWN_ADDRESS
 
 
 def _serve_in_thread(
