@@ -80,6 +80,29 @@ class Settings(BaseSettings):
     model_cache_size: int = Field(
         32, ge=1, description="Loaded models kept in memory per API process."
     )
+    auth_failure_burst_per_key: int = Field(
+        5,
+        ge=1,
+        description="Checks of one secret_id's key from one client address that may fail in a "
+        "row before that pair is throttled (docs/security.md).",
+    )
+    auth_failure_burst_per_address: int = Field(
+        20,
+        ge=1,
+        description="Failed key checks one client address may make in a row, over all "
+        "secret_ids, before it is throttled.",
+    )
+    auth_failure_refill_seconds: float = Field(
+        2.0,
+        gt=0,
+        description="A throttled pair or address regains one key check this often; the "
+        "longest wait a throttled client is told.",
+    )
+    trust_forwarded_for: bool = Field(
+        False,
+        description="Take the client address from the last X-Forwarded-For entry (set only "
+        "behind a reverse proxy that sets it); otherwise the connection's peer address.",
+    )
 
     lease_seconds: float = Field(
         30.0,

@@ -2,6 +2,7 @@
 
 SgtError
 ├── AuthFailed              credentials missing, wrong or expired; wrong system key
+│   └── AuthThrottled       too many failed checks from one address lately: retry later
 ├── InvalidRequest          the body or one of its fields is malformed, of the wrong type, too large
 ├── ModelNotFound           the caller has no such model (or may not see it)
 ├── ModelNameTaken          (owner, app_name, name) already exists
@@ -25,6 +26,10 @@ class SgtError(Exception):
 
 class AuthFailed(SgtError):
     """secret_id or secret_key is missing, wrong or expired."""
+
+
+class AuthThrottled(AuthFailed):
+    """Too many failed authentications from this address lately: retry later."""
 
 
 class InvalidRequest(SgtError):

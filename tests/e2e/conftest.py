@@ -17,6 +17,13 @@ E2E_SYSTEM_KEY = "e2e-system-key"
 E2E_DEVICE_ENV = (
     {"SGT_DEVICE": os.environ["SGT_TEST_DEVICE"]} if os.environ.get("SGT_TEST_DEVICE") else {}
 )
+# Every test client of the shared server comes from one loopback address, unlike real users,
+# and many tests send wrong keys on purpose: the throttle (tests/e2e/test_e2e_auth_throttle.py,
+# with its own server) would otherwise refuse later tests' first checks.
+E2E_THROTTLE_ENV = {
+    "SGT_AUTH_FAILURE_BURST_PER_KEY": "1000000",
+    "SGT_AUTH_FAILURE_BURST_PER_ADDRESS": "1000000",
+}
 # The whole black-box suite runs against the embedded default and against PostgreSQL.
 E2E_BACKENDS = ["sqlite", pytest.param("postgres", marks=pytest.mark.postgres)]
 
@@ -38,7 +45,13 @@ def server(
 
 
 def _serve(root: Path, **extra_env: str) -> Iterator[SgtServer]:
-    running = SgtServer(root / "data", system_key=E2E_SYSTEM_KEY, **E2E_DEVICE_ENV, **extra_env)
+    running = SgtServer(
+        root / "data",
+        system_key=E2E_SYSTEM_KEY,
+        **E2E_DEVICE_ENV,
+        **E2E_THROTTLE_ENV,
+        **extra_env,
+    )
     running.start()
     try:
         yield running

@@ -79,4 +79,4 @@ def test_health_endpoints(server: SgtServer) -> None:
     assert (ready.status_code, ready.json()) == (200, {"status": "ok"})
     metrics = server.get("/metrics")
     assert metrics.status_code == 200
-    assert "sgt_requests_total" in metrics.text
+    assert "sgt_http_requests_total" in metrics.text

@@ -3,8 +3,8 @@
 from __future__ import annotations
 
 import logging
+import time
 import uuid
-from collections import Counter
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
@@ -13,15 +13,18 @@ from fastapi.exceptions import RequestValidationError
 from starlette.exceptions import HTTPException
 from starlette.requests import Request
 from starlette.responses import Response
+from starlette.routing import Mount, Route
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from sgt import __version__
 from sgt.api.errors import REQUEST_EXCEPTION, error_response, internal_error_response
+from sgt.api.metrics import UNMATCHED_ROUTE, RequestMetrics
 from sgt.api.openapi import install_components
 from sgt.api.routes import auth, dashboard, docs, health, models, run, train_data
 from sgt.config import Settings, load_settings
 from sgt.ml.runtime import configure_torch
 from sgt.services.context import ServiceContext, open_context
+from sgt.services.throttle import CLIENT_ADDRESS
 
 log = logging.getLogger("sgt.api")
 PREFIX = "/sgt"
@@ -56,7 +59,7 @@ def create_app(settings: Settings, ctx: ServiceContext | None = None) -> FastAPI
         openapi_url="/openapi.json",
     )
     app.state.settings = settings
-    app.state.request_counts = Counter()
+    app.state.request_metrics = RequestMetrics()
     for group in OPERATION_GROUPS:
         app.include_router(group.router, prefix=PREFIX)
     app.include_router(health.router)
@@ -65,7 +68,12 @@ def create_app(settings: Settings, ctx: ServiceContext | None = None) -> FastAPI
     docs.mount_static_files(app)
     _install_error_handlers(app)
     install_components(app, [op for group in OPERATION_GROUPS for op in group.router.operations])
-    app.add_middleware(RequestIdMiddleware, counts=app.state.request_counts)
+    app.add_middleware(
+        RequestIdMiddleware,
+        metrics=app.state.request_metrics,
+        templates=RouteTemplates(app),
+        trust_forwarded_for=settings.trust_forwarded_for,
+    )
     return app
 
 
@@ -74,19 +82,68 @@ def create_app_from_environment() -> FastAPI:
     return create_app(load_settings())
 
 
-class RequestIdMiddleware:
-    """Gives every request an id, sent back as X-Request-ID and used in the logs."""
+class RouteTemplates:
+    """The path template of the route that served a request (`/sgt/public/run_sgt_model`,
+    `/static/{path}`), or one shared name for every path that matched none: the metrics'
+    labels come from this fixed set, never from the raw path."""
 
-    def __init__(self, app: ASGIApp, counts: Counter[tuple[str, int]]) -> None:
+    def __init__(self, app: FastAPI) -> None:
+        # The router leaves the matched route object in the scope, without the prefix it was
+        # included under; routes compare by value, so they are keyed by identity.
+        self._by_route: dict[int, str] = {}
+        for group in OPERATION_GROUPS:
+            for route in group.router.routes:
+                self._by_route[id(route)] = PREFIX + getattr(route, "path", "")
+        for group in (health, docs, dashboard):
+            for route in group.router.routes:
+                self._by_route[id(route)] = getattr(route, "path", "")
+        for route in app.routes:
+            if isinstance(route, Route):
+                self._by_route[id(route)] = route.path
+        self._mounts = [route.path for route in app.routes if isinstance(route, Mount)]
+        # Some routes (FastAPI's own /openapi.json) leave no route in the scope.
+        self._fixed_paths = {path for path in self._by_route.values() if "{" not in path}
+
+    def of(self, scope: Scope) -> str:
+        route = scope.get("route")
+        if route is not None and id(route) in self._by_route:
+            return self._by_route[id(route)]
+        path: str = scope["path"]
+        if path in self._fixed_paths:
+            return path
+        for mount in self._mounts:
+            if path.startswith(mount + "/"):
+                return mount + "/{path}"
+        return UNMATCHED_ROUTE
+
+
+class RequestIdMiddleware:
+    """Gives every request an id, sent back as X-Request-ID and used in the logs; names its
+    client address for the authentication throttle (`CLIENT_ADDRESS`, seen by every key check
+    the request causes, in the thread pool too); counts it in `metrics` under its route
+    template (never its raw path)."""
+
+    def __init__(
+        self,
+        app: ASGIApp,
+        metrics: RequestMetrics,
+        templates: RouteTemplates,
+        *,
+        trust_forwarded_for: bool,
+    ) -> None:
         self.app = app
-        self.counts = counts
+        self.metrics = metrics
+        self.templates = templates
+        self.trust_forwarded_for = trust_forwarded_for
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
             await self.app(scope, receive, send)
             return
+        started = time.perf_counter()
         request_id = uuid.uuid4().hex
         scope["request_id"] = request_id
+        status = [500]  # what a client sees when the app fails before answering
 
         async def send_with_id(message: Message) -> None:
             if message["type"] == "http.response.start":
@@ -94,10 +151,35 @@ class RequestIdMiddleware:
                 # X-SGT-Extensions advertises docs/binary.md, so clients detect it for free.
                 extra = [(b"x-request-id", request_id.encode()), (b"x-sgt-extensions", b"binary")]
                 message["headers"] = [*message["headers"], *extra]
-                self.counts[(scope["path"], message["status"])] += 1
+                status[0] = message["status"]
             await send(message)
 
-        await self.app(scope, receive, send_with_id)
+        address = CLIENT_ADDRESS.set(client_address(scope, self.trust_forwarded_for))
+        try:
+            await self.app(scope, receive, send_with_id)
+        finally:
+            CLIENT_ADDRESS.reset(address)
+            self.metrics.observe(
+                route=self.templates.of(scope),
+                status=status[0],
+                seconds=time.perf_counter() - started,
+            )
+
+
+UNKNOWN_ADDRESS = "unknown"
+
+
+def client_address(scope: Scope, trust_forwarded_for: bool) -> str:
+    """Who sent the request, for throttling: the connection's peer, or with
+    `trust_forwarded_for` the last X-Forwarded-For entry, the one the reverse proxy in front
+    appended (earlier entries are whatever the client chose to send)."""
+    if trust_forwarded_for:
+        values = [value for name, value in scope["headers"] if name == b"x-forwarded-for"]
+        last = b",".join(values).split(b",")[-1].strip().decode("latin-1")
+        if last:
+            return last
+    client = scope.get("client")
+    return str(client[0]) if client else UNKNOWN_ADDRESS
 
 
 def _install_error_handlers(app: FastAPI) -> None:

@@ -5,7 +5,9 @@ so a handler that needs a user receives a `CurrentUser`, never None. Must not im
 
 Decoding, the handler and encoding run in a worker thread, so a 50 MB request never blocks the
 event loop (numpy and torch release the GIL for the heavy parts). Small requests of operations
-that allow it are served on the loop when their credentials need no scrypt.
+that allow it are served on the loop when their credentials need no scrypt; a step that could
+block there (a checkpoint load, a wait for a pooled connection) sends the request to the thread
+pool instead (`sgt.services.blocking`).
 """
 
 from __future__ import annotations
@@ -28,6 +30,7 @@ from sgt.api.operations import Operation
 from sgt.api.schemas import Credentials
 from sgt.config import Settings
 from sgt.errors import SgtError
+from sgt.services.blocking import NeedsThread, on_event_loop
 from sgt.services.context import ServiceContext
 from sgt.services.users import CurrentUser, authenticate, authenticate_if_remembered
 
@@ -163,7 +166,11 @@ def _serve_on_loop(
         request = decode_body(body[0], operation.request_type, max_text_chars=max_chars)
     except SgtError:
         return None  # judging the credentials of a bad body may cost a scrypt
-    content = steps.respond_on_loop(ctx, request)
+    try:
+        with on_event_loop():
+            content = steps.respond_on_loop(ctx, request)
+    except NeedsThread:
+        return None
     if content is not None:
         body.clear()
     return content

@@ -51,6 +51,9 @@ def serve_forever(settings: Settings) -> None:
             loop="uvloop",
             timeout_keep_alive=60,
             access_log=False,
+            # uvicorn would take X-Forwarded-For from loopback peers as the client address;
+            # SGT decides that itself (SGT_TRUST_FORWARDED_FOR), so throttling cannot be dodged.
+            proxy_headers=False,
         )
     finally:
         if trainer is not None:

@@ -9,6 +9,7 @@ from sgt.domain.models import ModelLimits
 from sgt.ml.cache import ModelCache
 from sgt.ml.parallel import RowParallelism, usable_cpus
 from sgt.services.secrets import KeyVerifier, resolve_system_key
+from sgt.services.throttle import AuthThrottle
 from sgt.storage.engine import Database
 from sgt.storage.schema import migrate
 
@@ -19,6 +20,7 @@ class ServiceContext:
     limits: ModelLimits
     system_key: str
     key_verifier: KeyVerifier
+    auth_throttle: AuthThrottle
     model_cache: ModelCache
     # How a large prediction is split across threads (the API runs torch single-threaded).
     parallelism: RowParallelism
@@ -46,6 +48,11 @@ def open_context(settings: Settings, *, run_migrations: bool = True) -> ServiceC
             ),
             system_key=resolve_system_key(settings.system_key, settings.data_dir),
             key_verifier=KeyVerifier(),
+            auth_throttle=AuthThrottle(
+                burst_per_pair=settings.auth_failure_burst_per_key,
+                burst_per_address=settings.auth_failure_burst_per_address,
+                refill_seconds=settings.auth_failure_refill_seconds,
+            ),
             model_cache=ModelCache(capacity=settings.model_cache_size, device=settings.device),
             parallelism=RowParallelism(settings.torch_threads or usable_cpus()),
             device=settings.device,

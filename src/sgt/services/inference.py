@@ -11,6 +11,7 @@ from sgt.errors import ModelNotFound
 from sgt.ml.base import ModelShape, Predictor
 from sgt.ml.cache import UNTRAINED_VERSION
 from sgt.ml.registry import get_model_type
+from sgt.services.blocking import refuse_blocking, refuse_connection_wait
 from sgt.services.context import ServiceContext
 from sgt.services.users import CurrentUser
 from sgt.storage import checkpoints as checkpoint_store
@@ -27,8 +28,10 @@ def run_model(
 ) -> np.ndarray:
     """Predictions (n, out_size) of the model's current best weights for `data` (n, in_size).
 
-    Raises ModelNotFound, or InvalidSamples naming the first bad row and column.
+    Raises ModelNotFound, or InvalidSamples naming the first bad row and column. On the event
+    loop, a connection wait or a model not in the cache raises NeedsThread (sgt.services.blocking).
     """
+    refuse_connection_wait(ctx)
     with ctx.db.read() as session:
         found = model_store.find_model_with_checkpoint_version(
             session, owner_id=user.id, app_name=app_name, name=name
@@ -52,6 +55,7 @@ def run_model(
 def _load_predictor(
     ctx: ServiceContext, model_id: int, model_type: str, shape: ModelShape, seed: int
 ) -> Predictor:
+    refuse_blocking("checkpoint load")  # reads and unpickles up to hundreds of MB
     with ctx.db.read() as session:
         checkpoint = checkpoint_store.load_checkpoint(session, model_id)
         stored = None if checkpoint is None else (checkpoint.model_type, checkpoint.weights)

@@ -6,8 +6,10 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 
 from sgt.errors import AuthFailed
+from sgt.services.blocking import refuse_connection_wait
 from sgt.services.context import ServiceContext
 from sgt.services.secrets import hash_secret_key, keys_match, new_salt
+from sgt.services.throttle import CLIENT_ADDRESS
 from sgt.storage import users as user_store
 
 END_TIME_FORMAT = "%Y-%m-%d %H:%M:%S"
@@ -19,14 +21,33 @@ class CurrentUser:
     secret_id: str
 
 
-def authenticate(ctx: ServiceContext, secret_id: object, secret_key: object) -> CurrentUser:
-    """The user these credentials belong to; raises AuthFailed when missing, wrong or expired."""
+def authenticate(
+    ctx: ServiceContext, secret_id: object, secret_key: object, *, address: str | None = None
+) -> CurrentUser:
+    """The user these credentials belong to; raises AuthFailed when missing, wrong or expired.
+
+    With the client's `address` (by default the request's, `CLIENT_ADDRESS`), a key not
+    remembered as right is checked only when the throttle allows it (AuthThrottled, an
+    AuthFailed, otherwise); a remembered right key is never throttled. Without an address (the
+    command line) nothing is throttled.
+    """
+    address = address if address is not None else CLIENT_ADDRESS.get()
     owner, key, stored = _stored_key(ctx, secret_id, secret_key)
-    if stored is None:
-        ctx.key_verifier.verify(key, stored_hash=None, salt=None)
+    if stored is not None and ctx.key_verifier.recalls(
+        key, stored_hash=stored.key_hash, salt=stored.key_salt
+    ):
+        return _unexpired(owner, stored)
+    if address is not None:
+        ctx.auth_throttle.take_attempt(address=address, secret_id=owner)
+    if stored is None or not ctx.key_verifier.verify(
+        key, stored_hash=stored.key_hash, salt=stored.key_salt
+    ):
+        if stored is None:  # as long as a real check, so that unknown ids do not stand out
+            ctx.key_verifier.verify(key, stored_hash=None, salt=None)
+        ctx.auth_throttle.count_failure()
         raise AuthFailed("secret_id or secret_key is wrong")
-    if not ctx.key_verifier.verify(key, stored_hash=stored.key_hash, salt=stored.key_salt):
-        raise AuthFailed("secret_id or secret_key is wrong")
+    if address is not None:
+        ctx.auth_throttle.give_back_attempt(address=address, secret_id=owner)
     return _unexpired(owner, stored)
 
 
@@ -60,6 +81,7 @@ def _stored_key(
 ) -> tuple[str, str, _StoredKey | None]:
     if not isinstance(secret_id, str) or not isinstance(secret_key, str) or not secret_id:
         raise AuthFailed("secret_id and secret_key are required strings")
+    refuse_connection_wait(ctx)
     with ctx.db.read() as session:
         user = user_store.find_user(session, secret_id)
         stored = (
@@ -78,10 +100,13 @@ def _unexpired(secret_id: str, stored: _StoredKey) -> CurrentUser:
     return CurrentUser(id=stored.user_id, secret_id=secret_id)
 
 
-def is_authentic(ctx: ServiceContext, secret_id: object, secret_key: object) -> bool:
-    """True when the credentials are valid now; never raises for bad credentials."""
+def is_authentic(
+    ctx: ServiceContext, secret_id: object, secret_key: object, *, address: str | None = None
+) -> bool:
+    """True when the credentials are valid now; never raises for bad credentials (a throttled
+    check is False too)."""
     try:
-        authenticate(ctx, secret_id, secret_key)
+        authenticate(ctx, secret_id, secret_key, address=address)
     except AuthFailed:
         return False
     return True

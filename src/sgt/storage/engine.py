@@ -125,6 +125,12 @@ class Database:
         finally:
             session.close()
 
+    def has_idle_connection(self) -> bool:
+        """Whether a read could start now on a pooled connection, without waiting for one to
+        come back or opening a new one (a pool without idle connections says False)."""
+        checked_in = getattr(self.engine.pool, "checkedin", None)
+        return callable(checked_in) and int(checked_in()) > 0
+
     def now(self, session: Session) -> datetime:
         """The database clock, naive UTC: leases and timestamps never trust a machine's clock."""
         return database_now(session)

@@ -1,13 +1,25 @@
-"""Liveness, readiness and a few Prometheus metrics (extension)."""
+"""Liveness, readiness and Prometheus metrics (extension).
+
+`/metrics` is a plain (threaded) route: part of it is read from the database at each scrape.
+"""
 
 from __future__ import annotations
 
 from fastapi import APIRouter, Request
 from starlette.responses import JSONResponse, PlainTextResponse
 
+from sgt.api.metrics import (
+    RequestMetrics,
+    database_families,
+    encode_text,
+    process_families,
+)
+from sgt.errors import StorageError
 from sgt.services.context import ServiceContext
+from sgt.services.stats import ServiceGauges, read_gauges
 
 router = APIRouter(tags=["health"])
+PROMETHEUS_TEXT = "text/plain; version=0.0.4; charset=utf-8"
 
 
 @router.get("/healthz", summary="The process answers")
@@ -24,18 +36,21 @@ def readyz(request: Request) -> JSONResponse:
 
 
 @router.get("/metrics", summary="Prometheus text format")
-async def metrics(request: Request) -> PlainTextResponse:
+def metrics(request: Request) -> PlainTextResponse:
     ctx: ServiceContext = request.app.state.ctx
-    counts: dict[tuple[str, int], int] = request.app.state.request_counts
-    lines = [
-        "# HELP sgt_requests_total Requests answered, by path and status.",
-        "# TYPE sgt_requests_total counter",
+    request_metrics: RequestMetrics = request.app.state.request_metrics
+    gauges: ServiceGauges | None
+    try:
+        gauges = read_gauges(ctx)
+    except StorageError:
+        gauges = None  # still worth scraping: the process's own counters, and database_up 0
+    families = [
+        *request_metrics.families(),
+        *process_families(
+            auth_failures=ctx.auth_throttle.failures_total,
+            auth_throttled=ctx.auth_throttle.throttled_total,
+            cache_entries=len(ctx.model_cache),
+        ),
+        *database_families(gauges),
     ]
-    for (path, status), count in sorted(counts.items()):
-        lines.append(f'sgt_requests_total{{path="{path}",status="{status}"}} {count}')
-    lines += [
-        "# HELP sgt_model_cache_entries Models loaded in this process.",
-        "# TYPE sgt_model_cache_entries gauge",
-        f"sgt_model_cache_entries {len(ctx.model_cache)}",
-    ]
-    return PlainTextResponse("\n".join(lines) + "\n", media_type="text/plain; version=0.0.4")
+    return PlainTextResponse(encode_text(families), media_type=PROMETHEUS_TEXT)
