@@ -28,6 +28,7 @@ T = TypeVar("T", bound=msgspec.Struct)
 SAMPLE_FIELDS = ("data", "train_data")
 PAUSE_GC_BYTES = 1 << 20
 _LOCATION = re.compile(r"^(?P<what>.*?)(?: - at `\$(?P<path>[^`]*)`)?$", re.DOTALL)
+SURROGATE_PROBLEM = "holds a lone UTF-16 surrogate; strings must be valid Unicode"
 TOO_DEEP = (
     "request body nests arrays and objects deeper than this server decodes; "
     f"client_data may nest at most {MAX_CLIENT_DATA_DEPTH} levels"
@@ -74,7 +75,7 @@ def decode_body(body: bytes | bytearray, request_type: type[T], *, max_text_char
         raise _from_validation_error(error) from None
     except RecursionError:
         raise InvalidRequest(TOO_DEEP) from None
-    except (msgspec.DecodeError, UnicodeDecodeError):
+    except (msgspec.DecodeError, UnicodeError):
         decoded = _decode_with_constants(body, request_type)
     _check_text_fields(decoded, max_text_chars)
     return decoded
@@ -147,6 +148,9 @@ def _decode_with_constants(body: bytes | bytearray, request_type: type[T]) -> T:
         raise _from_validation_error(error) from None
     except RecursionError:
         raise InvalidRequest(TOO_DEEP) from None
+    except UnicodeEncodeError:
+        # msgspec fails so while quoting a refused string (an enum value) in its message.
+        raise InvalidRequest(f"a string in the request body {SURROGATE_PROBLEM}") from None
 
 
 def _from_validation_error(error: msgspec.ValidationError) -> InvalidRequest | InvalidSamples:
