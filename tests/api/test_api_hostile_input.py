@@ -122,21 +122,19 @@ def test_deep_nesting_in_data_is_named_too(send: Any) -> None:
     named_400(send("/public/run_sgt_model", nan_too), "RequestException", "nest at most 64")
 
 
-@pytest.mark.parametrize(
-    ("client_data", "fragment"),
-    [
-        ("NaN", "client_data is NaN; NaN and Infinity are not JSON numbers"),
-        ('{"a":[-Infinity]}', "client_data.a[0] is -Infinity"),
-        ("123456789012345678901234567890", "client_data is an integer of 97 bits"),
-        ('{"\\ud800":1}', "client_data key '\\ud800' holds a lone UTF-16 surrogate"),
-        ('["\\udc00"]', "client_data[0] holds a lone UTF-16 surrogate"),
-    ],
-)
-def test_client_data_that_json_cannot_carry_back_is_a_request_exception(
-    send: Any, client_data: str, fragment: str
-) -> None:
-    body = f'{{{ALICE},{MODEL},"client_data":{client_data}}}'
-    named_400(send("/public/update_sgt_model_client_data", body), "RequestException", fragment)
+CLIENT_DATA_REFUSED = [
+    ("NaN", "client_data is NaN; NaN and Infinity are not JSON numbers"),
+    ('{"a":[-Infinity]}', "client_data.a[0] is -Infinity"),
+    ("123456789012345678901234567890", "client_data is an integer of 97 bits"),
+    ('{"\\ud800":1}', "client_data key '\\ud800' holds a lone UTF-16 surrogate"),
+    ('["\\udc00"]', "client_data[0] holds a lone UTF-16 surrogate"),
+]
+
+
+def test_client_data_that_json_cannot_carry_back_is_a_request_exception(send: Any) -> None:
+    for client_data, fragment in CLIENT_DATA_REFUSED:
+        body = f'{{{ALICE},{MODEL},"client_data":{client_data}}}'
+        named_400(send("/public/update_sgt_model_client_data", body), "RequestException", fragment)
 
 
 def test_client_data_keeps_nul_control_characters_pairs_and_the_last_duplicate_key(
@@ -173,25 +171,25 @@ def test_a_byte_order_mark_and_any_content_type_are_tolerated(send: Any) -> None
     assert send("/public/update_sgt_model_client_data", body, "").status_code == 200
 
 
-@pytest.mark.parametrize(
-    ("fields", "fragment"),
-    [
-        ('"in_size":"2","out_size":1', "in_size: expected int, got str"),
-        ('"in_size":true,"out_size":1', "in_size: expected int, got bool"),
-        ('"in_size":2.0,"out_size":1', "in_size: expected int, got float"),
-        ('"in_size":2,"out_size":1,"is_public":"false"', "is_public: expected bool, got str"),
-    ],
-)
-def test_numbers_as_strings_and_bools_as_ints_are_request_exceptions(
-    send: Any, fields: str, fragment: str
-) -> None:
-    body = f'{{{ALICE},"name":"n","app_name":"app","model_type":"std",{fields}}}'
-    named_400(send("/public/create_sgt_model", body), "RequestException", fragment)
+WRONG_TYPES = [
+    ('"in_size":"2","out_size":1', "in_size: expected int, got str"),
+    ('"in_size":true,"out_size":1', "in_size: expected int, got bool"),
+    ('"in_size":2.0,"out_size":1', "in_size: expected int, got float"),
+    ('"in_size":2,"out_size":1,"is_public":"false"', "is_public: expected bool, got str"),
+]
+
+
+def test_numbers_as_strings_and_bools_as_ints_are_request_exceptions(send: Any) -> None:
+    for fields, fragment in WRONG_TYPES:
+        body = f'{{{ALICE},"name":"n","app_name":"app","model_type":"std",{fields}}}'
+        named_400(send("/public/create_sgt_model", body), "RequestException", fragment)
 
 
 def test_a_huge_size_is_a_create_exception_and_an_empty_body_names_the_field(send: Any) -> None:
     huge = "1" + "0" * 40
-    body = f'{{{ALICE},"name":"n","app_name":"app","model_type":"std","in_size":{huge},"out_size":1}}'
+    body = (
+        f'{{{ALICE},"name":"n","app_name":"app","model_type":"std","in_size":{huge},"out_size":1}}'
+    )
     named_400(
         send("/public/create_sgt_model", body), "CreateWeightsNetException", "in_size must be"
     )
