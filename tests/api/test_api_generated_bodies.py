@@ -10,6 +10,7 @@ same bodies and takes about as long. One app per backend serves every example.
 
 from __future__ import annotations
 
+import base64
 import json
 from collections.abc import Iterator
 from pathlib import Path
@@ -65,6 +66,14 @@ json_values = st.recursive(
     max_leaves=16,
 )
 rows = st.lists(st.lists(st.floats(-10, 10), min_size=1, max_size=3), max_size=3)
+# The binary extension's arrays (docs/binary.md), with shapes and bytes that may not agree.
+arrays = st.fixed_dictionaries(
+    {
+        "dtype": st.sampled_from(["float32", "float64"]),
+        "shape": st.lists(st.integers(-1, 3) | st.integers(), max_size=3),
+        "base64": st.binary(max_size=24).map(lambda raw: base64.b64encode(raw).decode()) | texts,
+    }
+)
 PLAUSIBLE: dict[str, st.SearchStrategy[Any]] = {
     "key": st.just(SYSTEM_KEY),
     "secret_id": st.sampled_from(["alice", "bob"]),
@@ -77,8 +86,9 @@ PLAUSIBLE: dict[str, st.SearchStrategy[Any]] = {
     "in_size": st.integers(-1, 4),
     "out_size": st.integers(-1, 4),
     "is_public": st.booleans(),
-    "data": rows,
-    "train_data": st.lists(st.tuples(rows.map(lambda r: r[:1] or [[0.5]]), rows), max_size=2),
+    "data": rows | arrays,
+    "train_data": st.lists(st.tuples(rows.map(lambda r: r[:1] or [[0.5]]), rows), max_size=2)
+    | st.fixed_dictionaries({"inputs": arrays, "labels": arrays}),
     "response_format": st.sampled_from(["json", "binary"]),
     "end_time": st.sampled_from(["2999-01-01 00:00:00", "yesterday"]),
 }
