@@ -27,7 +27,6 @@ from pg_support import PostgresDatabases
 from sgt.api.app import OPERATION_GROUPS, PREFIX, create_app
 from sgt.api.operations import Operation
 from sgt.config import Settings
-from sgt.ml.base import model_type_names
 
 EXAMPLES_PER_BACKEND = 300
 CONTRACT_NAMES = {
@@ -82,7 +81,8 @@ PLAUSIBLE: dict[str, st.SearchStrategy[Any]] = {
     "new_name": st.sampled_from(["arm copy", "leg"]),
     "app_name": st.just("app"),
     "author_unique_id": st.just("alice"),
-    "model_type": st.sampled_from(model_type_names()),
+    # Known types and not (the registry's module is not imported: it moves between releases).
+    "model_type": st.sampled_from(["std", "linear", "mlp", "gp", "weights", "nope"]),
     "in_size": st.integers(-1, 4),
     "out_size": st.integers(-1, 4),
     "is_public": st.booleans(),
