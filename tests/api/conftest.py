@@ -1,5 +1,6 @@
 """In-process API tests: the real app over a temporary SQLite file, through Starlette's
-TestClient (the lifespan runs, so the database is migrated as on a real start)."""
+TestClient (the lifespan runs, so the database is migrated as on a real start). Modules that
+must behave the same on both backends take `backend_settings` as their `app_settings`."""
 
 from __future__ import annotations
 
@@ -11,8 +12,29 @@ import pytest
 from api_client import Post, TestClient
 
 from factories import SYSTEM_KEY
+from pg_support import PostgresDatabases
 from sgt.api.app import create_app
 from sgt.config import Settings
+
+BACKENDS = ["sqlite", pytest.param("postgres", marks=pytest.mark.postgres)]
+
+
+@pytest.fixture(scope="session")
+def pg_databases() -> Iterator[PostgresDatabases]:
+    databases = PostgresDatabases()
+    yield databases
+    databases.close()
+
+
+@pytest.fixture(params=BACKENDS)
+def backend_settings(request: pytest.FixtureRequest, settings: Settings) -> Iterator[Settings]:
+    """`settings` on the temporary SQLite file, or on a fresh PostgreSQL database."""
+    if request.param == "sqlite":
+        yield settings
+        return
+    databases: PostgresDatabases = request.getfixturevalue("pg_databases")
+    with databases.fresh() as url:
+        yield settings.model_copy(update={"database_url": url})
 
 
 @pytest.fixture

@@ -1,4 +1,9 @@
-"""Reading request bodies: size limit, fast strict decoding, errors that name the field."""
+"""Reading request bodies: size limit, fast strict decoding, errors that name the field.
+
+Whatever the bytes, decoding ends in a request object or an SgtError: invalid UTF-8, nesting
+too deep for the decoder, and strings that break the rules of `sgt.domain.text` are
+InvalidRequest (docs/input_rules.md). `client_data` is checked by the services that store it.
+"""
 
 from __future__ import annotations
 
@@ -8,18 +13,26 @@ import re
 import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
+from functools import cache
 from typing import Any, TypeVar
 
 import msgspec
 from starlette.requests import Request
 
+from sgt.domain.client_data import MAX_CLIENT_DATA_DEPTH
+from sgt.domain.text import check_text_field, safe_for_message
 from sgt.errors import InvalidRequest, InvalidSamples
 
 T = TypeVar("T", bound=msgspec.Struct)
 
 SAMPLE_FIELDS = ("data", "train_data")
 PAUSE_GC_BYTES = 1 << 20
-_LOCATION = re.compile(r"^(?P<what>.*?)(?: - at `\$(?P<path>[^`]*)`)?$")
+_LOCATION = re.compile(r"^(?P<what>.*?)(?: - at `\$(?P<path>[^`]*)`)?$", re.DOTALL)
+SURROGATE_PROBLEM = "holds a lone UTF-16 surrogate; strings must be valid Unicode"
+TOO_DEEP = (
+    "request body nests arrays and objects deeper than this server decodes; "
+    f"client_data may nest at most {MAX_CLIENT_DATA_DEPTH} levels"
+)
 
 
 async def read_body(request: Request, *, max_bytes: int) -> bytearray:
@@ -60,10 +73,20 @@ def decode_body(body: bytes | bytearray, request_type: type[T], *, max_text_char
             decoded = msgspec.json.decode(body, type=request_type)
     except msgspec.ValidationError as error:
         raise _from_validation_error(error) from None
-    except msgspec.DecodeError:
+    except RecursionError:
+        raise InvalidRequest(TOO_DEEP) from None
+    except (msgspec.DecodeError, UnicodeError):
         decoded = _decode_with_constants(body, request_type)
-    _check_text_lengths(decoded, max_text_chars)
+    _check_text_fields(decoded, max_text_chars)
     return decoded
+
+
+def decode_loosely(body: bytes | bytearray, request_type: type[T]) -> T | None:
+    """The body as `request_type`, or None when it is not one, whatever the bytes."""
+    try:
+        return msgspec.json.decode(body, type=request_type)
+    except (msgspec.MsgspecError, RecursionError, UnicodeDecodeError):
+        return None
 
 
 class _CollectorPause:
@@ -105,18 +128,33 @@ _collector_paused = _CollectorPause()
 def _decode_with_constants(body: bytes | bytearray, request_type: type[T]) -> T:
     # Standard JSON has no NaN or Infinity, but Python clients send them by default; parse them
     # on this slow path so that the error can name the cell instead of "malformed JSON".
+    # Decoded here, strictly: json.loads would also take UTF-16 and UTF-8-encoded surrogates.
     try:
-        value: Any = json.loads(body)
-    except (ValueError, RecursionError):
+        text = bytes(body).decode("utf-8-sig")  # a leading byte order mark is tolerated
+    except UnicodeDecodeError as error:
+        raise InvalidRequest(
+            f"request body is not valid UTF-8 (byte 0x{body[error.start]:02x} at offset "
+            f"{error.start})"
+        ) from None
+    try:
+        value: Any = json.loads(text)
+    except RecursionError:
+        raise InvalidRequest(TOO_DEEP) from None
+    except ValueError:
         raise InvalidRequest("request body is not valid JSON") from None
     try:
         return msgspec.convert(value, type=request_type)
     except msgspec.ValidationError as error:
         raise _from_validation_error(error) from None
+    except RecursionError:
+        raise InvalidRequest(TOO_DEEP) from None
+    except UnicodeEncodeError:
+        # msgspec fails so while quoting a refused string (an enum value) in its message.
+        raise InvalidRequest(f"a string in the request body {SURROGATE_PROBLEM}") from None
 
 
 def _from_validation_error(error: msgspec.ValidationError) -> InvalidRequest | InvalidSamples:
-    match = _LOCATION.match(str(error))
+    match = _LOCATION.match(safe_for_message(str(error)))
     what = (match.group("what") if match else str(error)).replace("`", "")
     field = ((match.group("path") or "") if match else "").lstrip(".")
     missing = re.match(r"Object missing required field (\w+)", what)
@@ -143,8 +181,24 @@ def _lower_first(text: str) -> str:
     return text[:1].lower() + text[1:]
 
 
-def _check_text_lengths(decoded: msgspec.Struct, max_chars: int) -> None:
+def _check_text_fields(decoded: msgspec.Struct, max_chars: int) -> None:
+    text_fields = _text_fields(type(decoded))
     for field in decoded.__struct_fields__:
         value = getattr(decoded, field)
-        if isinstance(value, str) and len(value) > max_chars:
+        if not isinstance(value, str):
+            continue
+        if field in text_fields:
+            check_text_field(field, value, max_chars=max_chars)
+        elif len(value) > max_chars:
+            # Loosely typed (credentials): their consumer judges their characters.
             raise InvalidRequest(f"{field} is {len(value)} characters; the limit is {max_chars}")
+
+
+@cache
+def _text_fields(request_type: type[msgspec.Struct]) -> frozenset[str]:
+    """The fields declared as strings; an `Any` field that holds one is not among them."""
+    return frozenset(
+        field.name
+        for field in msgspec.structs.fields(request_type)
+        if field.type in (str, str | None)
+    )

@@ -13,8 +13,14 @@ from fastapi import FastAPI
 
 from sgt.api.operations import Operation
 from sgt.api.schemas import ErrorBody
+from sgt.domain.client_data import MAX_CLIENT_DATA_DEPTH
 
 REF_TEMPLATE = "#/components/schemas/{name}"
+INPUT_RULES = (
+    "Strings must be valid Unicode (no lone surrogates); names, app names and secret ids hold no "
+    f"control characters, other text no NUL; client_data nests at most {MAX_CLIENT_DATA_DEPTH} "
+    "levels and holds only finite numbers and 64-bit integers (docs/input_rules.md)."
+)
 
 
 def route_documentation(operation: Operation[Any], *, authenticated: bool) -> dict[str, Any]:
@@ -71,5 +77,6 @@ def _describe(operation: Operation[Any], *, authenticated: bool) -> str:
         parts.append("Authenticates with `secret_id` and `secret_key` in the body.")
     if operation.exception:
         parts.append(f"Failures of this operation are reported as `{operation.exception}`.")
+    parts.append(INPUT_RULES)
     text = " ".join(parts)
     return f"{text}\n\n{operation.notes}" if operation.notes else text

@@ -23,7 +23,7 @@ from starlette.concurrency import run_in_threadpool
 from starlette.requests import Request
 from starlette.responses import Response
 
-from sgt.api.body import decode_body, read_body
+from sgt.api.body import decode_body, decode_loosely, read_body
 from sgt.api.errors import error_response, internal_error_response, wire_name
 from sgt.api.openapi import route_documentation
 from sgt.api.operations import Operation
@@ -177,8 +177,7 @@ def _serve_on_loop(
 
 
 def _authenticate_loosely(ctx: ServiceContext, body: bytearray) -> None:
-    try:
-        credentials = msgspec.json.decode(body, type=Credentials)
-    except msgspec.MsgspecError:
+    credentials = decode_loosely(body, Credentials)
+    if credentials is None:
         return
     authenticate(ctx, credentials.secret_id, credentials.secret_key)

@@ -9,6 +9,7 @@ from dataclasses import dataclass
 import orjson
 
 from sgt.domain.models import ModelRecord
+from sgt.domain.text import is_valid_identifier, safe_for_message
 from sgt.domain.training import TrainingStatus
 from sgt.errors import ModelNotFound
 from sgt.services.context import ServiceContext
@@ -43,7 +44,12 @@ def read_visible_model(
     ctx: ServiceContext, user: CurrentUser, *, owner: str, app_name: str, name: str
 ) -> ModelOverview:
     """One model the caller may see; raises ModelNotFound otherwise (missing or private)."""
-    missing = ModelNotFound(f"no model '{name}' of '{owner}' in app '{app_name}' that you may see")
+    shown = [safe_for_message(text) for text in (name, owner, app_name)]
+    missing = ModelNotFound(
+        f"no model '{shown[0]}' of '{shown[1]}' in app '{shown[2]}' you may see"
+    )
+    if not all(is_valid_identifier(text) for text in (owner, app_name, name)):
+        raise missing  # no model can have such a name (docs/input_rules.md)
     with ctx.db.read() as session:
         author = find_user(session, owner)
         if author is None:

@@ -37,7 +37,8 @@ def sign_in(ctx: ServiceContext, secret_id: object, secret_key: object, *, now: 
 def resume_session(ctx: ServiceContext, token: str | None, *, now: float) -> CurrentUser:
     """The user a token was issued to; raises AuthFailed when it is forged, expired or revoked."""
     parts = (token or "").split(".")
-    if len(parts) != 4:
+    # Signed tokens are ASCII; compare_digest refuses to compare anything else.
+    if len(parts) != 4 or not (token or "").isascii():
         raise AuthFailed("not signed in")
     encoded_id, expires, fingerprint, mac = parts
     payload = ".".join(parts[:3]).encode()
@@ -66,7 +67,11 @@ def csrf_token(ctx: ServiceContext, token: str) -> str:
 
 
 def is_csrf_token_valid(ctx: ServiceContext, token: str, candidate: object) -> bool:
-    return isinstance(candidate, str) and hmac.compare_digest(candidate, csrf_token(ctx, token))
+    return (
+        isinstance(candidate, str)
+        and candidate.isascii()  # compare_digest refuses to compare anything else
+        and hmac.compare_digest(candidate, csrf_token(ctx, token))
+    )
 
 
 def _signing_key(ctx: ServiceContext) -> bytes:

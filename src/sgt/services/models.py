@@ -7,6 +7,7 @@ from typing import Any
 
 import orjson
 
+from sgt.domain.client_data import check_client_data
 from sgt.domain.models import ModelRecord, ModelSpec
 from sgt.errors import InvalidRequest, ModelNotFound, SizeOutOfBounds
 from sgt.ml.base import ModelShape
@@ -70,7 +71,9 @@ def check_spec(ctx: ServiceContext, spec: ModelSpec) -> None:
 
 
 def encode_client_data(ctx: ServiceContext, client_data: Any) -> str:
-    """client_data as compact JSON text, within its size limit."""
+    """client_data as compact JSON text, within its size limit; raises InvalidRequest for one
+    that could not be stored and answered as it came (docs/input_rules.md)."""
+    check_client_data(client_data)
     encoded = orjson.dumps(client_data)
     if len(encoded) > ctx.limits.max_client_data_bytes:
         raise InvalidRequest(

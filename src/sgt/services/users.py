@@ -5,6 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import UTC, datetime
 
+from sgt.domain.text import is_encodable, is_valid_identifier
 from sgt.errors import AuthFailed
 from sgt.services.blocking import refuse_connection_wait
 from sgt.services.context import ServiceContext
@@ -81,6 +82,10 @@ def _stored_key(
 ) -> tuple[str, str, _StoredKey | None]:
     if not isinstance(secret_id, str) or not isinstance(secret_key, str) or not secret_id:
         raise AuthFailed("secret_id and secret_key are required strings")
+    # No user can hold such an id or key (docs/input_rules.md), and neither could be looked up
+    # or hashed: wrong credentials, on every backend alike.
+    if not is_valid_identifier(secret_id) or not is_encodable(secret_key):
+        raise AuthFailed("secret_id or secret_key is wrong")
     refuse_connection_wait(ctx)
     with ctx.db.read() as session:
         user = user_store.find_user(session, secret_id)
@@ -122,7 +127,7 @@ def save_user_key(
     end_time: datetime | None = None,
 ) -> None:
     """Create the user or replace its key, doc and end_time; the old key stops working."""
-    if not keys_match(system_key, ctx.system_key):
+    if not is_encodable(system_key) or not keys_match(system_key, ctx.system_key):
         raise AuthFailed("key is not the system key")
     put_user(ctx, secret_id=secret_id, secret_key=secret_key, doc=doc, end_time=end_time)
 
