@@ -16,6 +16,7 @@ from pydantic import AliasChoices, Field, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 DEFAULT_ENV_FILES = ("sgt.env", ".env")
+DEFAULT_KEEP_VERSIONS = 10
 
 
 class Settings(BaseSettings):
@@ -119,6 +120,11 @@ class Settings(BaseSettings):
     )
     max_train_seconds: float = Field(
         600.0, gt=0, description="Longest one training run may last before it is marked converged."
+    )
+    keep_versions: int = Field(
+        DEFAULT_KEEP_VERSIONS,
+        ge=1,
+        description="Converged versions kept per model for rollback; older ones are pruned.",
     )
 
     @field_validator("database_url")

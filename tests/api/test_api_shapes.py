@@ -9,6 +9,7 @@ from typing import Any
 import orjson
 import pytest
 from api_client import Post, TestClient
+from test_api_versions import converge, weights_of
 
 from sgt.api.pipeline import encode_answer
 from sgt.api.schemas import TrainStatusBody
@@ -111,6 +112,28 @@ def test_a_trained_status_matches_its_schema(document: dict) -> None:
     schema = answer_schema(document, "/public/get_sgt_model_train_status")
     assert mismatches(document, schema, body) == []
     assert (body["state"], body["updated_at"]) == ("converged", "2026-01-02 03:04:05")
+
+
+def test_model_versions_match_their_schema(
+    client: TestClient, post: Post, credentials: dict[str, str], document: dict
+) -> None:
+    model = {**credentials, "app_name": "maya", "name": "m"}
+    created = {**model, "model_type": "std", "in_size": 2, "out_size": 1}
+    assert post("/public/create_sgt_model", created).status_code == 200
+    for seed in (1, 2):
+        converge(client, post, model, weights_of(seed))
+    answers = {
+        "/public/list_sgt_model_versions": model,
+        "/public/rollback_sgt_model": {**model, "version": 1},
+    }
+    for path, body in answers.items():
+        response = post(path, body)
+        assert response.status_code == 200, response.json()
+        assert mismatches(document, answer_schema(document, path), response.json()) == [], path
+    listed = post("/public/list_sgt_model_versions", model).json()
+    assert [set(entry) for entry in listed] == [
+        {"version", "created_at", "sample_count", "val_loss", "served"}
+    ] * 2
 
 
 def test_every_answer_documents_its_schema(document: dict) -> None:

@@ -3,12 +3,18 @@
 from __future__ import annotations
 
 from sqlalchemy import func, select
-from test_storage_contract import add_model, add_user, checkpoint, claim, upload
+from test_storage_contract import add_model, add_user, checkpoint, claim, finish, upload
 
-from sgt.storage import models, samples
+from sgt.storage import models, samples, versions
 from sgt.storage.engine import Database
 from sgt.storage.schema import downgrade, is_up_to_date, migrate
-from sgt.storage.tables import CheckpointRow, LeaseLogRow, SampleBatchRow, TrainingRow
+from sgt.storage.tables import (
+    CheckpointRow,
+    LeaseLogRow,
+    ModelVersionRow,
+    SampleBatchRow,
+    TrainingRow,
+)
 
 TABLES = (SampleBatchRow, CheckpointRow, TrainingRow, LeaseLogRow)
 
@@ -43,3 +49,30 @@ def test_rebuilding_the_models_table_keeps_every_row_and_cascade(db: Database) -
         assert samples.count_samples(session, last) == 0
         assert samples.count_samples(session, kept) == 4
     assert add_model(db, owner) > last  # the deleted model's id is not handed out again
+
+
+def test_the_checkpoint_of_a_converged_model_becomes_its_served_version_1(db: Database) -> None:
+    downgrade(db, "0003")
+    owner = add_user(db)
+    converged, training, untrained = (
+        add_model(db, owner),
+        add_model(db, owner),
+        add_model(db, owner),
+    )
+    upload(db, converged)
+    held = claim(db, "w1")
+    assert held is not None and held.model_id == converged
+    assert checkpoint(db, held, "w1", b"converged") and finish(db, held, "w1")
+    upload(db, training)
+    held = claim(db, "w1")
+    assert held is not None and checkpoint(db, held, "w1", b"half-trained")
+
+    migrate(db)
+
+    with db.read() as session:
+        assert versions.list_versions(session, training) == []
+        assert versions.list_versions(session, untrained) == []
+        [info] = versions.list_versions(session, converged)
+        kept = session.get_one(ModelVersionRow, (converged, 1))
+    assert (info.version, info.sample_count, info.is_served) == (1, 4, True)
+    assert kept.weights == b"converged"

@@ -14,6 +14,7 @@ import msgspec
 
 from sgt.domain.training import TrainingStatus
 from sgt.services.users import END_TIME_FORMAT
+from sgt.services.versions import VersionInfo
 
 Matrix = list[list[float]]
 
@@ -113,6 +114,14 @@ class ClearTrainDataRequest(ModelRef, kw_only=True):
     pass
 
 
+class ListVersionsRequest(ModelRef, kw_only=True):
+    pass
+
+
+class RollbackModelRequest(ModelRef, kw_only=True):
+    version: int
+
+
 class ErrorBody(msgspec.Struct):
     """Every failure: status 400 with this body."""
 
@@ -151,4 +160,27 @@ class TrainStatusBody:
             updated_at=None
             if status.updated_at is None
             else status.updated_at.strftime(END_TIME_FORMAT),
+        )
+
+
+@dataclass(frozen=True)
+class ModelVersionBody:
+    """One entry of `list_sgt_model_versions` (extension): a kept converged version, its time
+    (UTC, the database clock), the sample count its weights saw, its validation error, and
+    whether it is the one served now."""
+
+    version: int
+    created_at: str
+    sample_count: int
+    val_loss: float | None
+    served: bool
+
+    @classmethod
+    def of(cls, info: VersionInfo) -> ModelVersionBody:
+        return cls(
+            version=info.version,
+            created_at=info.created_at.strftime(END_TIME_FORMAT),
+            sample_count=info.sample_count,
+            val_loss=info.val_loss,
+            served=info.is_served,
         )

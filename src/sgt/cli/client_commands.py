@@ -267,7 +267,41 @@ def check_auth(client: Client) -> None:
     sys.exit(0 if valid else 1)
 
 
-CLIENT_COMMANDS = (model, run_model, upload, status, clear, check_auth)
+@click.command("versions")
+@named_model
+@click.option("--json", "as_json", is_flag=True, help="Print the list as JSON.")
+@client_command()
+def versions(client: Client, name: str, app_name: str, as_json: bool) -> None:
+    """List the model's kept versions, newest first; * marks the one served."""
+    kept = client.list_versions(name, app_name)
+    if as_json:
+        _echo_json(kept)
+        return
+    if not kept:
+        click.echo("no versions yet: the model has not converged", err=True)
+        return
+    click.echo(f"  {'version':>7}  {'created_at (UTC)':<19}  {'samples':>9}  val_loss")
+    for entry in kept:
+        mark = "*" if entry["served"] else " "
+        val_loss = "-" if entry["val_loss"] is None else f"{entry['val_loss']:.6g}"
+        click.echo(
+            f"{mark} {entry['version']:>7}  {entry['created_at']:<19}  "
+            f"{entry['sample_count']:>9}  {val_loss}"
+        )
+
+
+@click.command("rollback")
+@named_model
+@click.argument("version", type=click.IntRange(min=1))
+@client_command()
+def rollback(client: Client, name: str, app_name: str, version: int) -> None:
+    """Serve VERSION of the model from now on (see `sgt versions`); the next upload trains
+    from it."""
+    client.rollback(name, app_name, version)
+    click.echo(f"model '{name}' now serves version {version}")
+
+
+CLIENT_COMMANDS = (model, run_model, upload, status, clear, check_auth, versions, rollback)
 
 
 @contextmanager

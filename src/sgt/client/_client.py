@@ -285,6 +285,22 @@ class Client:
         body = self._auth(name=name, app_name=app_name)
         self._call("/public/clear_sgt_model_train_data", body, is_idempotent=False)
 
+    # Versions
+
+    def list_versions(self, name: str, app_name: str) -> list[dict[str, Any]]:
+        """The model's kept converged versions, newest first: dicts of `version`, `created_at`
+        ("YYYY-MM-DD HH:MM:SS", UTC), `sample_count`, `val_loss` and `served`."""
+        path = "/public/list_sgt_model_versions"
+        result = self._call(path, self._auth(name=name, app_name=app_name), is_idempotent=True)
+        return _expect(result, list, path)
+
+    def rollback(self, name: str, app_name: str, version: int) -> None:
+        """Serve `version` of the model from now on; the next upload trains from it. Raises
+        `FindModelException` if the model or the version is unknown."""
+        body = self._auth(name=name, app_name=app_name, version=version)
+        # Repeating a rollback to the same version leaves the same state: safe to retry.
+        self._call("/public/rollback_sgt_model", body, is_idempotent=True)
+
     # Plumbing
 
     def _auth(self, **fields: Any) -> dict[str, Any]:

@@ -17,6 +17,7 @@ from sgt.services.users import CurrentUser
 from sgt.storage import checkpoints as checkpoint_store
 from sgt.storage import models as model_store
 from sgt.storage import training as training_store
+from sgt.storage import versions as version_store
 from sgt.storage.engine import Session
 from sgt.storage.tables import ModelRow, UserRow
 from sgt.storage.users import find_user
@@ -84,7 +85,8 @@ def encode_client_data(ctx: ServiceContext, client_data: Any) -> str:
 
 
 def delete_model(ctx: ServiceContext, user: CurrentUser, *, app_name: str, name: str) -> None:
-    """Delete the model with its samples and checkpoint; its trainer stops at its next heartbeat."""
+    """Delete the model with its samples, checkpoint and versions; its trainer stops at its
+    next heartbeat."""
     with ctx.db.write() as session:
         row = own_model(session, user, app_name=app_name, name=name)
         model_store.delete_model(session, row.id)
@@ -121,7 +123,8 @@ def clone_model(
     app_name: str,
     new_name: str,
 ) -> None:
-    """Copy a public (or the caller's own) model with its current weights, not its samples.
+    """Copy a public (or the caller's own) model with its current weights, not its samples
+    nor its older versions: the weights become the clone's version 1.
 
     Raises ModelNotFound for a missing model and for another user's private one alike, and
     ModelNameTaken when the caller already has `new_name`.
@@ -148,12 +151,20 @@ def clone_model(
             now=now,
         )
         if checkpoint is not None:
-            checkpoint_store.write_checkpoint(
+            clone_version = checkpoint_store.write_checkpoint(
                 session,
                 model_id=clone.id,
                 model_type=checkpoint.model_type,
                 weights=checkpoint.weights,
                 trained_sample_count=checkpoint.trained_sample_count,
+                now=now,
+            )
+            # Only the served weights travel: they are the clone's version 1.
+            version_store.copy_served_version(
+                session,
+                source_id=source.id,
+                clone_id=clone.id,
+                clone_checkpoint_version=clone_version,
                 now=now,
             )
         training_store.add_training_row(

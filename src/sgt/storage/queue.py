@@ -10,10 +10,12 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from sgt.config import DEFAULT_KEEP_VERSIONS
 from sgt.domain.models import ModelSpec
 from sgt.storage import checkpoints as checkpoint_store
 from sgt.storage import samples as sample_store
 from sgt.storage import training as rows
+from sgt.storage import versions as version_store
 from sgt.storage.engine import Database
 from sgt.storage.notify import WorkSignal
 from sgt.storage.training import Claim, Progress
@@ -63,10 +65,18 @@ class TrainingQueue:
     - Storage failures raise `StorageError` after rolling the transaction back.
     """
 
-    def __init__(self, db: Database, *, worker_name: str, lease_seconds: float) -> None:
+    def __init__(
+        self,
+        db: Database,
+        *,
+        worker_name: str,
+        lease_seconds: float,
+        keep_versions: int = DEFAULT_KEEP_VERSIONS,
+    ) -> None:
         self._db = db
         self.worker_name = worker_name
         self.lease_seconds = lease_seconds
+        self.keep_versions = keep_versions
 
     @property
     def has_notifications(self) -> bool:
@@ -151,16 +161,24 @@ class TrainingQueue:
 
     def finish(self, claim: Claim, *, trained_data_version: int, progress: Progress | None) -> bool:
         """End the run and the lease: `converged` if the data is still `trained_data_version`,
-        else queued again. False when the lease was already lost."""
+        else queued again. A converged run's checkpoint becomes the model's newest version
+        (`sgt.storage.versions`), in the same transaction. False when the lease was already
+        lost."""
         with self._db.write() as session:
-            return rows.finish_run(
+            now = self._db.now(session)
+            finished = rows.finish_run(
                 session,
                 claim=claim,
                 worker=self.worker_name,
-                now=self._db.now(session),
+                now=now,
                 trained_data_version=trained_data_version,
                 progress=progress,
             )
+            if finished and trained_data_version == rows.data_version_of(session, claim.model_id):
+                version_store.record_converged_version(
+                    session, model_id=claim.model_id, now=now, keep=self.keep_versions
+                )
+            return finished
 
     def release(self, claim: Claim, *, retry_after_seconds: float = 0.0) -> None:
         """Give the model back to the queue, claimable again at once (a shutdown) or after

@@ -123,3 +123,23 @@ class LeaseLogRow(Base):
     released_at: Mapped[datetime | None] = mapped_column(DateTime, nullable=True)
     # The lease's expiry as last renewed: where an unreleased claim (a killed trainer) ended.
     expires_at: Mapped[datetime | None] = mapped_column(DateTime, nullable=True)
+
+
+class ModelVersionRow(Base):
+    """A converged checkpoint kept for rollback: the last K per model (see storage/versions.py)."""
+
+    __tablename__ = "model_versions"
+
+    model_id: Mapped[int] = mapped_column(
+        ForeignKey("models.id", ondelete="CASCADE"), primary_key=True
+    )
+    version: Mapped[int] = mapped_column(Integer, primary_key=True)  # 1, 2, ... per model
+    model_type: Mapped[str] = mapped_column(String(64))
+    weights: Mapped[bytes] = mapped_column(LargeBinary)
+    sample_count: Mapped[int] = mapped_column(Integer)
+    train_loss: Mapped[float | None] = mapped_column(Float, nullable=True)
+    val_loss: Mapped[float | None] = mapped_column(Float, nullable=True)
+    created_at: Mapped[datetime] = mapped_column(DateTime)  # naive UTC, database clock
+    # The checkpoints.version under which these weights were last put in the checkpoint row:
+    # the version is served while the two are equal (a later checkpoint or rollback differs).
+    checkpoint_version: Mapped[int] = mapped_column(Integer)

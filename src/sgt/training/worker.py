@@ -312,7 +312,12 @@ def run_worker(settings: Settings) -> None:
     db = Database(settings.effective_database_url)
     migrate(db)
     timings = WorkerTimings.from_settings(settings)
-    queue = TrainingQueue(db, worker_name=trainer_name(), lease_seconds=timings.lease_seconds)
+    queue = TrainingQueue(
+        db,
+        worker_name=trainer_name(),
+        lease_seconds=timings.lease_seconds,
+        keep_versions=settings.keep_versions,
+    )
     worker = Worker(queue, timings=timings, device=settings.device)
     for signum in (signal.SIGINT, signal.SIGTERM):
         signal.signal(signum, lambda *_: worker.stop())

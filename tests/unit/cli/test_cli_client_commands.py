@@ -28,6 +28,8 @@ CREDENTIALED_COMMANDS = [
     ["status"],
     ["clear"],
     ["check-auth"],
+    ["versions"],
+    ["rollback"],
 ]
 
 
@@ -183,3 +185,73 @@ def test_a_url_without_its_scheme_is_a_usage_error(environment: dict[str, str | 
     assert result.exit_code == 2
     assert "base_url must start with http:// or https://" in result.output
     assert result.exception is None or isinstance(result.exception, SystemExit)
+
+
+VERSIONS = [
+    {
+        "version": 3,
+        "created_at": "2026-12-02 10:00:00",
+        "sample_count": 1200,
+        "val_loss": 0.00125,
+        "served": False,
+    },
+    {
+        "version": 2,
+        "created_at": "2026-12-01 09:30:00",
+        "sample_count": 800,
+        "val_loss": None,
+        "served": True,
+    },
+]
+
+
+def test_versions_prints_a_table_newest_first_with_the_served_one_marked(
+    server: FakeServer, environment: dict[str, str | None]
+) -> None:
+    server.answers["/public/list_sgt_model_versions"] = (200, VERSIONS)
+    result = sgt(["versions", "arm", "--app", "rig"], environment)
+    assert result.exit_code == 0, result.output
+    header, newest, served = result.stdout.splitlines()
+    assert header.split() == ["version", "created_at", "(UTC)", "samples", "val_loss"]
+    assert newest.split() == ["3", "2026-12-02", "10:00:00", "1200", "0.00125"]
+    assert served.split() == ["*", "2", "2026-12-01", "09:30:00", "800", "-"]
+    ((path, body),) = server.received
+    assert path == "/public/list_sgt_model_versions"
+    assert (body["name"], body["app_name"]) == ("arm", "rig")
+
+
+def test_versions_json_is_the_answer_itself(
+    server: FakeServer, environment: dict[str, str | None]
+) -> None:
+    server.answers["/public/list_sgt_model_versions"] = (200, VERSIONS)
+    result = sgt(["versions", "arm", "--app", "rig", "--json"], environment)
+    assert result.exit_code == 0, result.output
+    assert json.loads(result.stdout) == VERSIONS
+
+
+def test_rollback_sends_the_version_and_says_what_is_served(
+    server: FakeServer, environment: dict[str, str | None]
+) -> None:
+    result = sgt(["rollback", "arm", "2", "--app", "rig"], environment)
+    assert (result.exit_code, result.stdout) == (0, "model 'arm' now serves version 2\n")
+    ((path, body),) = server.received
+    assert path == "/public/rollback_sgt_model"
+    assert (body["name"], body["app_name"], body["version"]) == ("arm", "rig", 2)
+
+
+def test_rollback_to_an_unknown_version_is_one_line_and_exit_status_1(
+    server: FakeServer, environment: dict[str, str | None]
+) -> None:
+    error = {"exception": "FindModelException", "message": "model 'arm' has no version 9"}
+    server.answers["/public/rollback_sgt_model"] = (400, error)
+    result = sgt(["rollback", "arm", "9", "--app", "rig"], environment)
+    assert result.exit_code == 1
+    assert result.output == "Error: FindModelException: model 'arm' has no version 9\n"
+
+
+def test_rollback_refuses_a_version_below_1_before_calling(
+    server: FakeServer, environment: dict[str, str | None]
+) -> None:
+    result = sgt(["rollback", "arm", "0", "--app", "rig"], environment)
+    assert result.exit_code == 2
+    assert server.received == []

@@ -124,6 +124,26 @@ CASES = [
         None,
     ),
     (
+        lambda c: c.list_versions("arm", "rig"),
+        "/public/list_sgt_model_versions",
+        dict(AUTH, name="arm", app_name="rig"),
+        [
+            {
+                "version": 2,
+                "created_at": "2026-12-02 10:00:00",
+                "sample_count": 40,
+                "val_loss": 0.01,
+                "served": True,
+            }
+        ],
+    ),
+    (
+        lambda c: c.rollback("arm", "rig", 1),
+        "/public/rollback_sgt_model",
+        dict(AUTH, name="arm", app_name="rig", version=1),
+        None,
+    ),
+    (
         lambda c: c.update_auth_token("system", "bob", "bobs-key"),
         "/private/update_auth_token",
         {"key": "system", "secret_id": "bob", "secret_key": "bobs-key"},
@@ -163,7 +183,7 @@ def test_body_carries_the_exact_field_names(make_client, json_reply, call, path,
 
 def test_every_api_path_has_a_case():
     paths = {case[1] for case in CASES}
-    assert len(paths) == 13  # the 11 endpoints of API.md and the two extensions
+    assert len(paths) == 15  # the 11 endpoints of API.md and four extensions
 
 
 @pytest.mark.parametrize(

@@ -104,3 +104,15 @@ def test_check_auth_false_is_not_an_error(make_client, json_reply):
     client, _ = make_client(lambda r: json_reply(False))
 
     assert client.check_auth() is False
+
+
+def test_a_rollback_to_an_unknown_version_raises_find_model_exception(make_client, error_reply):
+    client, _ = make_client(lambda r: error_reply("FindModelException", "no version 9"))
+    with pytest.raises(sc.FindModelException, match="no version 9"):
+        client.rollback("arm", "rig", 9)
+
+
+def test_a_versions_answer_that_is_not_a_list_is_unexpected(make_client, json_reply):
+    client, _ = make_client(lambda r: json_reply({"version": 1}))
+    with pytest.raises(sc.UnexpectedResponse):
+        client.list_versions("arm", "rig")

@@ -27,6 +27,8 @@ IDEMPOTENT = [
     (lambda c: c.list_model_types(), ["std"]),
     (lambda c: c.run("arm", "rig", [[1.0]]), [[2.0]]),
     (lambda c: c.train_status("arm", "rig"), {"state": "converged"}),
+    (lambda c: c.list_versions("arm", "rig"), []),
+    (lambda c: c.rollback("arm", "rig", 1), None),
 ]
 
 NOT_IDEMPOTENT = [
