@@ -10,12 +10,8 @@ import pytest
 from api_client import Post, TestClient
 
 from sgt.ml.base import ModelShape
+from sgt.ml.registry import get_model_type
 from sgt.storage.queue import Progress, TrainingQueue
-
-try:  # main's ml restructure moved it to the registry; drop the fallback once merged
-    from sgt.ml.registry import get_model_type
-except ImportError:
-    from sgt.ml.base import get_model_type  # type: ignore[attr-defined,no-redef]
 
 SHAPE = ModelShape(2, 1)
 DATA = [[0.5, 1.0], [3.0, -2.0]]
