@@ -97,6 +97,12 @@ class Settings(BaseSettings):
     max_train_seconds: float = Field(
         600.0, gt=0, description="Longest one training run may last before it is marked converged."
     )
+    trainer_stale_seconds: float = Field(
+        60.0,
+        gt=0,
+        description="With the embedded trainer on, /readyz answers 503 when no trainer has "
+        "beaten (database clock) for longer than this; /metrics counts trainers beaten within it.",
+    )
 
     @field_validator("database_url")
     @classmethod
