@@ -78,7 +78,7 @@ class TrainerSupervisor:
     """Keeps one embedded trainer running beside the API until `stop()`.
 
     `start_process(restarts)` starts a trainer (the real `sgt worker` child unless a test passes
-    its own); `clock` and `sleep` let a test drive the back-off without waiting on it.
+    its own); a test shortens the back-off with `first_delay_seconds`.
     """
 
     def __init__(
@@ -87,11 +87,13 @@ class TrainerSupervisor:
         *,
         start_process: Callable[[int], subprocess.Popen[bytes]] | None = None,
         clock: Callable[[], float] = time.monotonic,
+        first_delay_seconds: float = RESTART_FIRST_DELAY_SECONDS,
     ) -> None:
         self._start_process = start_process or (
             lambda restarts: start_trainer_process(settings, restarts=restarts)
         )
         self._clock = clock
+        self._first_delay_seconds = first_delay_seconds
         self._stopping = threading.Event()
         self._lock = threading.Lock()
         self._process: subprocess.Popen[bytes] | None = None
@@ -119,7 +121,7 @@ class TrainerSupervisor:
             self._thread.join()
 
     def _supervise(self) -> None:
-        delay = RESTART_FIRST_DELAY_SECONDS
+        delay = self._first_delay_seconds
         while not self._stopping.is_set():
             with self._lock:
                 process = self._process
@@ -129,10 +131,10 @@ class TrainerSupervisor:
             if self._stopping.is_set():
                 return
             if self._clock() - started >= RESTART_HEALTHY_RUN_SECONDS:
-                delay = RESTART_FIRST_DELAY_SECONDS
+                delay = self._first_delay_seconds
             self.restarts += 1
             log.error(
-                "the embedded trainer exited with %s; restarting it in %.0f s (restart %d)",
+                "the embedded trainer exited with %s; restarting it in %.1f s (restart %d)",
                 code,
                 delay,
                 self.restarts,
