@@ -69,8 +69,7 @@ class WorkSignal:
             self._connection.execute(f"LISTEN {CHANNEL}")
         except psycopg.Error as error:
             if not self._has_failed:
-                reason = str(error).strip().splitlines()[0] if str(error).strip() else error
-                log.warning("cannot LISTEN for new work (%s); polling until it can", reason)
+                log.warning("cannot LISTEN for new work (%s); polling until it can", _line(error))
             self._has_failed = True
             self._close_connection()
             return False
@@ -120,7 +119,7 @@ class WorkSignal:
             for _ in self._connection.notifies(timeout=0):
                 pass
         except psycopg.Error as error:
-            log.warning("lost the LISTEN connection (%s); reconnecting", error)
+            log.warning("lost the LISTEN connection (%s); reconnecting", _line(error))
             self._close_connection()
 
     def _close_connection(self) -> None:
@@ -130,3 +129,9 @@ class WorkSignal:
             except psycopg.Error:
                 pass
         self._connection = None
+
+
+def _line(error: psycopg.Error) -> str:
+    """psycopg's message, first line only (its messages run over several)."""
+    lines = str(error).strip().splitlines()
+    return lines[0] if lines else type(error).__name__
