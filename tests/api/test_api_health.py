@@ -61,6 +61,9 @@ def test_readyz_without_an_embedded_trainer_checks_the_database_only(settings: S
         assert client.get("/readyz").status_code == 200
 
 
-def test_a_new_api_process_is_ready_while_its_trainer_starts(settings: Settings) -> None:
+def test_a_new_api_process_is_ready_while_its_trainer_starts(
+    settings: Settings, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(health, "_PROCESS_STARTED", time.monotonic())
     with TestClient(create_app(settings)) as client:
         assert client.get("/readyz").status_code == 200
