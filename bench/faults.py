@@ -6,8 +6,8 @@ also M restarts of the database server. Prints what a user would ask afterwards:
   (must be 0); rows stored without an answer (the upload in flight when the server died) are shown
   apart;
 - every restart serving: each restarted server answers /healthz and a status request, and how
-  long that took; for each database restart, seconds from the restart command until /readyz is
-  ready again;
+  long that took; for each database restart, how long `pg_ctlcluster restart` took and then
+  how long until /readyz was ready again (and the reasons of the 503s seen meanwhile);
 - the model converging afterwards: once the faults stop, seconds until it is `converged` on every
   stored row, and that it predicts.
 
@@ -36,6 +36,7 @@ import sys
 import tempfile
 import threading
 import time
+from collections import Counter
 from pathlib import Path
 from typing import Any
 
@@ -178,6 +179,13 @@ def is_running(pid: int) -> bool:
         return False
 
 
+def is_ready(serve: Serve, reasons: Counter[str]) -> bool:
+    status, answer = request(serve.port, "GET", "/readyz")
+    if status != 200:
+        reasons[answer.get("reason", "?") if isinstance(answer, dict) else "?"] += 1
+    return status == 200
+
+
 class Uploader(threading.Thread):
     """Uploads batches until stopped; counts the rows each answered 200 acknowledged."""
 
@@ -242,6 +250,8 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
         uploader.start()
         restart_seconds: list[float] = []
         pg_ready_seconds: list[float] = []
+        pg_command_seconds: list[float] = []
+        not_ready_reasons: Counter[str] = Counter()
         pg_restart_after = (
             set(rng.sample(range(args.kills), args.pg_restarts))
             if args.backend == "postgres"
@@ -259,12 +269,14 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
                     check=True,
                     capture_output=True,
                 )
+                returned = time.monotonic()
+                pg_command_seconds.append(returned - restarted)
                 wait_for(
-                    lambda: request(serve.port, "GET", "/readyz")[0] == 200,
+                    lambda: is_ready(serve, not_ready_reasons),
                     SERVE_DEADLINE_SECONDS,
                     "ready after the database restart",
                 )
-                pg_ready_seconds.append(time.monotonic() - restarted)
+                pg_ready_seconds.append(time.monotonic() - returned)
             print(f"kill {kill + 1}/{args.kills}: serving again in {restart_seconds[-1]:.1f} s")
         uploader.stopping.set()
         uploader.join()
@@ -290,7 +302,9 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
             restart_seconds_median=round(statistics.median(restart_seconds), 1),
             restart_seconds_max=round(max(restart_seconds), 1),
             pg_restarts=len(pg_ready_seconds),
-            pg_ready_seconds=[round(value, 1) for value in pg_ready_seconds],
+            pg_restart_command_seconds=[round(value, 1) for value in pg_command_seconds],
+            pg_ready_seconds_after_restart=[round(value, 1) for value in pg_ready_seconds],
+            readyz_503_reasons_seen=dict(not_ready_reasons),
             uploads_failed_while_down=uploader.failed,
             rows_acknowledged=uploader.acknowledged,
             rows_stored=stored,
