@@ -54,6 +54,7 @@ class FakeTrainingStore:
         self.lock = threading.RLock()
         self._ids = itertools.count(1)
         self.lease_log: list[tuple[int, str]] = []  # (model id, trainer) of every claim
+        self.trainers: dict[str, int | None] = {}  # the trainers' rows: name -> model trained
 
     def queue(self, worker_name: str, *, lease_seconds: float = 30.0) -> FakeTrainingQueue:
         return FakeTrainingQueue(self, worker_name=worker_name, lease_seconds=lease_seconds)
@@ -244,6 +245,14 @@ class FakeTrainingQueue:
                 if row.state == TrainingState.TRAINING and row.lease_expires_at is not None
             ]
             return None if not moments else max(0.0, min(moments) - now)
+
+    def beat(self, model_id: int | None) -> None:
+        with self.store.lock:
+            self.store.trainers[self.worker_name] = model_id
+
+    def leave(self) -> None:
+        with self.store.lock:
+            self.store.trainers.pop(self.worker_name, None)
 
     def _held(self, claim: Claim) -> FakeRow | None:
         row = self.store.rows.get(claim.model_id)

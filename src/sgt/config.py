@@ -126,6 +126,12 @@ class Settings(BaseSettings):
         ge=1,
         description="Converged versions kept per model for rollback; older ones are pruned.",
     )
+    trainer_stale_seconds: float = Field(
+        60.0,
+        gt=0,
+        description="With the embedded trainer on, /readyz answers 503 when no trainer has "
+        "beaten (database clock) for longer than this; /metrics counts trainers beaten within it.",
+    )
 
     @field_validator("database_url")
     @classmethod

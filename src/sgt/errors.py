@@ -10,6 +10,9 @@ SgtError
 ├── SizeOutOfBounds         in_size / out_size / implied parameter count outside the limits
 ├── InvalidSamples          `data` or `train_data` has the wrong shape or non-finite numbers
 └── StorageError            the storage layer failed in a way callers cannot fix
+    └── StorageUnavailable  the database is away or busy for now (connection lost, starting up or
+                            shutting down, lock timeout, serialization failure): retrying later
+                            may succeed
 """
 
 
@@ -58,3 +61,7 @@ class InvalidSamples(SgtError):
 
 class StorageError(SgtError):
     """The storage layer failed."""
+
+
+class StorageUnavailable(StorageError):
+    """The database is unavailable for now; retrying later may succeed."""

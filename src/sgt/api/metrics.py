@@ -19,6 +19,7 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 
 from sgt.services.stats import ServiceGauges
+from sgt.services.trainers import TrainerCensus
 
 UNMATCHED_ROUTE = "unmatched"
 # Seconds: from a cached small run (~0.2 ms) to a large upload or a scrypt-bound burst.
@@ -209,5 +210,29 @@ def database_families(gauges: ServiceGauges | None) -> list[MetricFamily]:
             "gauge",
             "Training rows stored, over every model.",
             gauges.samples_stored,
+        ),
+    ]
+
+
+def trainer_families(census: TrainerCensus | None) -> list[MetricFamily]:
+    """Trainers beaten within SGT_TRAINER_STALE_SECONDS and each one's restarts by its
+    supervisor; none when the database did not answer."""
+    if census is None:
+        return []
+    restarts = [
+        Sample("", (("trainer", trainer.name),), trainer.restarts) for trainer in census.alive
+    ]
+    return [
+        _single(
+            "sgt_trainers_alive",
+            "gauge",
+            "Trainers that beat within SGT_TRAINER_STALE_SECONDS.",
+            len(census.alive),
+        ),
+        MetricFamily(
+            "sgt_trainer_restarts",
+            "gauge",
+            "Restarts of each live trainer by its supervisor (sgt serve).",
+            restarts,
         ),
     ]

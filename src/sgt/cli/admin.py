@@ -1,4 +1,4 @@
-"""`sgt admin`: migrate the schema and manage users without HTTP.
+"""`sgt admin`: migrate the schema, manage users and list trainers without HTTP.
 
 Each command checks its options first, then opens the service context on the configured
 database inside `_service_context`, which closes it however the command ends. Imports the
@@ -7,6 +7,7 @@ services and config, never the API or the trainer.
 
 from __future__ import annotations
 
+import json
 import secrets
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -16,7 +17,7 @@ import click
 
 from sgt.config import load_settings
 from sgt.errors import SgtError
-from sgt.services import users
+from sgt.services import trainers, users
 from sgt.services.context import ServiceContext, open_context
 
 
@@ -120,3 +121,49 @@ def list_all_users() -> None:
         listed = users.list_users(ctx)
     for secret_id, doc, end_time in listed:
         click.echo(f"{secret_id}\t{end_time or '-'}\t{doc}")
+
+
+@admin.command("trainers")
+@click.option("--json", "as_json", is_flag=True, help="One JSON array instead of a table.")
+def list_trainers(as_json: bool) -> None:
+    """List trainers: name, host, pid, seconds since the last heartbeat (database clock), the
+    model in training, restarts by the supervisor. A killed trainer stays listed, its heartbeat
+    ageing, until it is pruned an hour later."""
+    with _service_context() as ctx:
+        listed = trainers.list_trainers(ctx)
+    if as_json:
+        click.echo(
+            json.dumps(
+                [
+                    {
+                        "name": trainer.name,
+                        "host": trainer.host,
+                        "pid": trainer.pid,
+                        "started_at": trainer.started_at.isoformat(),
+                        "last_beat_at": trainer.last_beat_at.isoformat(),
+                        "last_beat_age_seconds": round(trainer.age_seconds, 3),
+                        "model_id": trainer.model_id,
+                        "model": trainer.model_name,
+                        "restarts": trainer.restarts,
+                    }
+                    for trainer in listed
+                ]
+            )
+        )
+        return
+    table = [("NAME", "HOST", "PID", "LAST BEAT", "MODEL", "RESTARTS")] + [
+        (
+            trainer.name,
+            trainer.host,
+            str(trainer.pid),
+            f"{trainer.age_seconds:.1f} s ago",
+            "-" if trainer.model_id is None else f"{trainer.model_id} {trainer.model_name or ''}",
+            str(trainer.restarts),
+        )
+        for trainer in listed
+    ]
+    widths = [max(len(row[column]) for row in table) for column in range(len(table[0]))]
+    for row in table:
+        click.echo(
+            "  ".join(cell.ljust(width) for cell, width in zip(row, widths, strict=True)).rstrip()
+        )

@@ -83,13 +83,15 @@ def serve(**options: Any) -> None:
     type=int,
     help="Torch threads [env SGT_TORCH_THREADS; default: torch decides].",
 )
-def worker(**options: Any) -> None:
+# Set by the supervisor in `sgt serve`: how often it restarted its trainer, shown in its row.
+@click.option("--restarts", type=int, default=0, hidden=True)
+def worker(restarts: int, **options: Any) -> None:
     """Run one trainer only (no API), until SIGINT or SIGTERM."""
     from sgt.training.worker import run_worker
 
     settings = load_settings(**_overrides(**options))
     _setup_logging(settings.log_level)
-    run_worker(settings)
+    run_worker(settings, restarts=restarts)
 
 
 cli.add_command(admin)

@@ -3,6 +3,11 @@
 The trainer runs in its own process so that training never starves inference of the GIL; it
 shares nothing with the API but the database. Both are rebuilt from SGT_* variables, so the
 children see exactly the settings the parent resolved.
+
+`sgt serve` supervises its trainer (`TrainerSupervisor`): a trainer that exits while the server
+runs is restarted after a back-off (doubling from 1 s to 60 s, reset once a trainer has run for
+a minute), and each restart is logged and counted; the count reaches the new trainer's row in
+the database (`--restarts`), and from there /metrics and `sgt admin trainers`.
 """
 
 from __future__ import annotations
@@ -12,6 +17,9 @@ import os
 import signal
 import subprocess
 import sys
+import threading
+import time
+from collections.abc import Callable
 
 from sgt.config import Settings, settings_to_environment
 from sgt.services.context import open_context
@@ -34,7 +42,9 @@ def serve_forever(settings: Settings) -> None:
     settings = settings.model_copy(update={"system_key": ctx.system_key})
     ctx.close()
     os.environ.update(settings_to_environment(settings))
-    trainer = start_trainer_process(settings) if settings.embedded_trainer else None
+    trainer = TrainerSupervisor(settings) if settings.embedded_trainer else None
+    if trainer is not None:
+        trainer.start()
     # uvicorn re-raises the signal that stopped it once it has shut down; with the default
     # handler that would kill this process before the trainer below is stopped and waited for.
     for signum in (signal.SIGTERM, signal.SIGINT):
@@ -57,13 +67,91 @@ def serve_forever(settings: Settings) -> None:
         )
     finally:
         if trainer is not None:
-            stop_process(trainer)
+            trainer.stop()
 
 
 EMBEDDED_TRAINER_NICENESS = 10
+RESTART_FIRST_DELAY_SECONDS = 1.0
+RESTART_MAX_DELAY_SECONDS = 60.0
+# A trainer that ran this long before it exited was healthy: the next delay starts over.
+RESTART_HEALTHY_RUN_SECONDS = 60.0
 
 
-def start_trainer_process(settings: Settings) -> subprocess.Popen[bytes]:
+class TrainerSupervisor:
+    """Keeps one embedded trainer running beside the API until `stop()`.
+
+    `start_process(restarts)` starts a trainer (the real `sgt worker` child unless a test passes
+    its own); a test shortens the back-off with `first_delay_seconds`.
+    """
+
+    def __init__(
+        self,
+        settings: Settings,
+        *,
+        start_process: Callable[[int], subprocess.Popen[bytes]] | None = None,
+        clock: Callable[[], float] = time.monotonic,
+        first_delay_seconds: float = RESTART_FIRST_DELAY_SECONDS,
+    ) -> None:
+        self._start_process = start_process or (
+            lambda restarts: start_trainer_process(settings, restarts=restarts)
+        )
+        self._clock = clock
+        self._first_delay_seconds = first_delay_seconds
+        self._stopping = threading.Event()
+        self._lock = threading.Lock()
+        self._process: subprocess.Popen[bytes] | None = None
+        self._thread = threading.Thread(target=self._supervise, name="trainer-supervisor")
+        self.restarts = 0
+
+    @property
+    def pid(self) -> int | None:
+        with self._lock:
+            return None if self._process is None else self._process.pid
+
+    def start(self) -> None:
+        with self._lock:
+            self._process = self._start_process(0)
+        self._thread.start()
+
+    def stop(self) -> None:
+        """Stop supervising, then stop the trainer (SIGTERM; it hands its model back)."""
+        self._stopping.set()
+        with self._lock:
+            process = self._process
+        if process is not None:
+            stop_process(process)
+        if self._thread.is_alive():
+            self._thread.join()
+
+    def _supervise(self) -> None:
+        delay = self._first_delay_seconds
+        while not self._stopping.is_set():
+            with self._lock:
+                process = self._process
+            assert process is not None
+            started = self._clock()
+            code = process.wait()
+            if self._stopping.is_set():
+                return
+            if self._clock() - started >= RESTART_HEALTHY_RUN_SECONDS:
+                delay = self._first_delay_seconds
+            self.restarts += 1
+            log.error(
+                "the embedded trainer exited with %s; restarting it in %.1f s (restart %d)",
+                code,
+                delay,
+                self.restarts,
+            )
+            if self._stopping.wait(delay):
+                return
+            delay = min(RESTART_MAX_DELAY_SECONDS, delay * 2)
+            with self._lock:
+                if self._stopping.is_set():
+                    return
+                self._process = self._start_process(self.restarts)
+
+
+def start_trainer_process(settings: Settings, *, restarts: int = 0) -> subprocess.Popen[bytes]:
     """`sgt worker` as a child that dies with this process.
 
     It runs at a lower priority, and with one torch thread unless configured otherwise: beside
@@ -74,8 +162,11 @@ def start_trainer_process(settings: Settings) -> subprocess.Popen[bytes]:
     environment = dict(os.environ)
     if settings.torch_threads == 0:
         environment["SGT_TORCH_THREADS"] = "1"
-    return subprocess.Popen(  # noqa: PLW1509 - Linux only, called before any thread starts
-        [sys.executable, "-m", "sgt", "worker"], env=environment, preexec_fn=_start_trainer_child
+    _load_prctl()  # in the parent: the child between fork and exec only calls it
+    return subprocess.Popen(  # noqa: PLW1509 - Linux only; the hook takes no lock (see above)
+        [sys.executable, "-m", "sgt", "worker", "--restarts", str(restarts)],
+        env=environment,
+        preexec_fn=_start_trainer_child,
     )
 
 
@@ -90,12 +181,25 @@ def stop_process(process: subprocess.Popen[bytes], timeout_seconds: float = 15.0
         process.wait()
 
 
-def _start_trainer_child() -> None:
-    os.nice(EMBEDDED_TRAINER_NICENESS)
-    # PR_SET_PDEATHSIG: the kernel sends SIGTERM to the trainer if `sgt serve` dies abruptly.
+_prctl: list[Callable[..., int]] = []
+
+
+def _load_prctl() -> None:
+    """Resolve libc's prctl once, before any fork: a restart forks while other threads run, and
+    loading a library in the child could wait on a lock one of them held."""
+    if _prctl:
+        return
     try:
         import ctypes
 
-        ctypes.CDLL("libc.so.6", use_errno=True).prctl(1, signal.SIGTERM)
+        _prctl.append(ctypes.CDLL("libc.so.6", use_errno=True).prctl)
     except OSError:
         pass
+
+
+def _start_trainer_child() -> None:
+    os.nice(EMBEDDED_TRAINER_NICENESS)
+    # PR_SET_PDEATHSIG: the kernel sends SIGTERM to the trainer if `sgt serve` dies abruptly.
+    # It follows the thread that forked: the supervisor's, which lives as long as the server.
+    for prctl in _prctl:
+        prctl(1, signal.SIGTERM)

@@ -6,6 +6,9 @@ on the lock instead of failing half way; readers never wait for writers (WAL). O
 transactions are READ COMMITTED (each statement sees what committed before it), except
 `snapshot()`, which reads several tables as of one moment (REPEATABLE READ); writers that must
 not race lock their rows (`FOR UPDATE`, see `sgt.storage.training`).
+
+A failure inside a transaction leaves it as a domain error: `StorageUnavailable` when the database
+is away or busy for now (`is_transient`: retrying later may succeed), `StorageError` otherwise.
 """
 
 from __future__ import annotations
@@ -18,15 +21,45 @@ from typing import Any
 
 from sqlalchemy import Engine, create_engine, event, text
 from sqlalchemy.exc import DBAPIError, OperationalError
+from sqlalchemy.exc import TimeoutError as PoolTimeout
 from sqlalchemy.orm import Session as Session  # re-exported for type hints above storage
 from sqlalchemy.orm import sessionmaker
 from sqlalchemy.pool import NullPool
 
-from sgt.errors import SgtError, StorageError
+from sgt.errors import SgtError, StorageError, StorageUnavailable
 
 log = logging.getLogger(__name__)
 
 SQLITE_BUSY_TIMEOUT_MS = 30_000
+
+# SQLSTATEs of a database that is away or busy for now: connection exceptions (class 08), too many
+# connections, serialization failure, deadlock, lock not available, query cancelled (a lock or
+# statement timeout), and a server shutting down, crashing or starting up (57P01..57P03).
+TRANSIENT_SQLSTATES = frozenset(
+    {"40001", "40P01", "53300", "55P03", "57014", "57P01", "57P02", "57P03"}
+)
+# SQLite's words for a lock held too long (busy_timeout elapsed) and for a file it cannot reach.
+TRANSIENT_SQLITE_MESSAGES = ("database is locked", "database table is locked", "disk i/o error")
+
+
+def is_transient(error: BaseException) -> bool:
+    """Whether `error` (from SQLAlchemy) says the database is away or busy for now rather than
+    that the statement is wrong: retrying the same transaction later may succeed."""
+    if isinstance(error, PoolTimeout):
+        return True
+    if not isinstance(error, DBAPIError):
+        return False
+    if error.connection_invalidated:
+        return True
+    sqlstate = getattr(error.orig, "sqlstate", None)
+    if isinstance(sqlstate, str):
+        return sqlstate.startswith("08") or sqlstate in TRANSIENT_SQLSTATES
+    message = str(error.orig).lower()
+    if any(words in message for words in TRANSIENT_SQLITE_MESSAGES):
+        return True
+    # psycopg raises OperationalError without a SQLSTATE when it cannot connect or the server
+    # closed the connection; SQLite's OperationalErrors without the words above are real errors.
+    return isinstance(error, OperationalError) and type(error.orig).__module__.startswith("psycopg")
 
 
 def make_engine(url: str) -> Engine:
@@ -115,12 +148,16 @@ class Database:
         except SgtError:
             session.rollback()
             raise
-        except (OperationalError, DBAPIError) as error:
-            session.rollback()
+        except (DBAPIError, PoolTimeout) as error:
+            _rollback_quietly(session)
+            if is_transient(error):
+                # No traceback: an outage is expected, and whoever retries logs it once.
+                log.debug("database unavailable: %s", first_line(error))
+                raise StorageUnavailable("the database is unavailable") from error
             log.exception("database error")
-            raise StorageError("the database is unavailable") from error
+            raise StorageError("the database failed") from error
         except BaseException:
-            session.rollback()
+            _rollback_quietly(session)
             raise
         finally:
             session.close()
@@ -159,6 +196,22 @@ class Database:
 
     def dispose(self) -> None:
         self.engine.dispose()
+
+
+def first_line(error: BaseException) -> str:
+    """The driver's message of `error`, first line only (psycopg's run over several)."""
+    cause = error.orig if isinstance(error, DBAPIError) else error
+    text_lines = str(cause).strip().splitlines()
+    return text_lines[0] if text_lines else type(cause).__name__
+
+
+def _rollback_quietly(session: Session) -> None:
+    """Roll back; on a connection that is already gone the rollback fails too, and the error
+    that matters is the one being handled."""
+    try:
+        session.rollback()
+    except (DBAPIError, PoolTimeout):
+        pass
 
 
 def database_now(session: Session) -> datetime:

@@ -6,6 +6,9 @@ that transaction commits. An idle trainer sleeps in `select()` on its LISTEN con
 self-pipe (so `wake()` from a signal handler ends the wait at once), with a timeout as the
 baseline: notifications only shorten the wait, they are never needed for correctness. On SQLite
 there is nothing to listen to and the timeout alone paces the trainer.
+
+A LISTEN connection lost with the server (a restart) is opened again by the next `wait()`; while
+the server is away each wait tries once, and only the first failure and the recovery are logged.
 """
 
 from __future__ import annotations
@@ -21,6 +24,7 @@ from sqlalchemy.orm import Session
 log = logging.getLogger(__name__)
 
 CHANNEL = "sgt_training"
+CONNECT_TIMEOUT_SECONDS = 5  # an unreachable host must not hold a trainer's wait for minutes
 
 
 def announce_work(session: Session) -> None:
@@ -42,6 +46,7 @@ class WorkSignal:
         is_postgres = make_url(database_url).get_backend_name() == "postgresql"
         self._conninfo = libpq_conninfo(database_url) if is_postgres else None
         self._connection: psycopg.Connection[tuple[object, ...]] | None = None
+        self._has_failed = False  # the last attempt to listen failed (and was logged)
         self._wake_read, self._wake_write = os.pipe()
         os.set_blocking(self._wake_read, False)
         os.set_blocking(self._wake_write, False)
@@ -58,12 +63,19 @@ class WorkSignal:
         if self.is_listening:
             return True
         try:
-            self._connection = psycopg.connect(self._conninfo, autocommit=True)
+            self._connection = psycopg.connect(
+                self._conninfo, autocommit=True, connect_timeout=CONNECT_TIMEOUT_SECONDS
+            )
             self._connection.execute(f"LISTEN {CHANNEL}")
         except psycopg.Error as error:
-            log.warning("cannot LISTEN for new work (%s); polling instead", error)
+            if not self._has_failed:
+                log.warning("cannot LISTEN for new work (%s); polling until it can", _line(error))
+            self._has_failed = True
             self._close_connection()
             return False
+        if self._has_failed:
+            log.info("listening for new work again")
+        self._has_failed = False
         return True
 
     def wait(self, timeout_seconds: float) -> None:
@@ -107,7 +119,7 @@ class WorkSignal:
             for _ in self._connection.notifies(timeout=0):
                 pass
         except psycopg.Error as error:
-            log.warning("lost the LISTEN connection (%s); reconnecting", error)
+            log.warning("lost the LISTEN connection (%s); reconnecting", _line(error))
             self._close_connection()
 
     def _close_connection(self) -> None:
@@ -117,3 +129,9 @@ class WorkSignal:
             except psycopg.Error:
                 pass
         self._connection = None
+
+
+def _line(error: psycopg.Error) -> str:
+    """psycopg's message, first line only (its messages run over several)."""
+    lines = str(error).strip().splitlines()
+    return lines[0] if lines else type(error).__name__

@@ -6,6 +6,8 @@ checkpoint leaves here as bytes and the trainer decodes it.
 
 from __future__ import annotations
 
+import os
+import socket
 from dataclasses import dataclass
 
 import numpy as np
@@ -14,6 +16,7 @@ from sgt.config import DEFAULT_KEEP_VERSIONS
 from sgt.domain.models import ModelSpec
 from sgt.storage import checkpoints as checkpoint_store
 from sgt.storage import samples as sample_store
+from sgt.storage import trainers as trainer_rows
 from sgt.storage import training as rows
 from sgt.storage import versions as version_store
 from sgt.storage.engine import Database
@@ -21,6 +24,9 @@ from sgt.storage.notify import WorkSignal
 from sgt.storage.training import Claim, Progress
 
 __all__ = ["Claim", "Progress", "StoredWeights", "TrainingData", "TrainingQueue"]
+
+# A trainer row silent this long belongs to a trainer that was killed: any beat deletes it.
+PRUNE_SILENT_TRAINERS_SECONDS = 3600.0
 
 
 @dataclass(frozen=True)
@@ -62,7 +68,10 @@ class TrainingQueue:
       `data_version`, which `renew` reports and which makes `finish` queue the model again.
     - Every other read sees what committed before it began (READ COMMITTED); a method that locks
       a row waits for a concurrent delete or claim to commit and then sees its result.
-    - Storage failures raise `StorageError` after rolling the transaction back.
+    - `beat` records that the trainer is alive (and on which model) in its `trainers` row;
+      `leave` deletes the row when it stops cleanly.
+    - Storage failures raise `StorageError` after rolling the transaction back;
+      `StorageUnavailable` (a subclass) when the database is away or busy for now.
     """
 
     def __init__(
@@ -72,11 +81,15 @@ class TrainingQueue:
         worker_name: str,
         lease_seconds: float,
         keep_versions: int = DEFAULT_KEEP_VERSIONS,
+        restarts: int = 0,
     ) -> None:
         self._db = db
         self.worker_name = worker_name
         self.lease_seconds = lease_seconds
         self.keep_versions = keep_versions
+        self._identity = trainer_rows.TrainerIdentity(
+            worker_name, socket.gethostname(), os.getpid(), restarts
+        )
 
     @property
     def has_notifications(self) -> bool:
@@ -197,3 +210,18 @@ class TrainingQueue:
         ends): 0 when one is claimable now, None when nothing is queued or leased."""
         with self._db.read() as session:
             return rows.seconds_until_claimable(session, now=self._db.now(session))
+
+    def beat(self, model_id: int | None) -> None:
+        """Record that this trainer is alive, training `model_id` (None: idle); drop the rows of
+        trainers silent for `PRUNE_SILENT_TRAINERS_SECONDS`."""
+        with self._db.write() as session:
+            now = self._db.now(session)
+            trainer_rows.record_beat(session, trainer=self._identity, model_id=model_id, now=now)
+            trainer_rows.prune_trainers(
+                session, now=now, silent_seconds=PRUNE_SILENT_TRAINERS_SECONDS
+            )
+
+    def leave(self) -> None:
+        """Delete this trainer's row: it stopped cleanly."""
+        with self._db.write() as session:
+            trainer_rows.remove_trainer(session, self.worker_name)

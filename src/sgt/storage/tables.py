@@ -143,3 +143,20 @@ class ModelVersionRow(Base):
     # The checkpoints.version under which these weights were last put in the checkpoint row:
     # the version is served while the two are equal (a later checkpoint or rollback differs).
     checkpoint_version: Mapped[int] = mapped_column(Integer)
+
+
+class TrainerRow(Base):
+    """A running trainer's heartbeat: one row per trainer process (or thread), beaten by it,
+    deleted when it stops cleanly; a killed trainer's row goes stale and is pruned later."""
+
+    __tablename__ = "trainers"
+
+    name: Mapped[str] = mapped_column(String(128), primary_key=True)
+    host: Mapped[str] = mapped_column(String(255))
+    pid: Mapped[int] = mapped_column(Integer)
+    started_at: Mapped[datetime] = mapped_column(DateTime)  # database clock, naive UTC
+    last_beat_at: Mapped[datetime] = mapped_column(DateTime, index=True)
+    # The model it trains now; no foreign key: a trainer's beat never waits on a model's delete.
+    model_id: Mapped[int | None] = mapped_column(Integer, nullable=True)
+    # How often the supervisor (`sgt serve`) restarted this trainer before this process.
+    restarts: Mapped[int] = mapped_column(Integer, default=0)

@@ -7,7 +7,14 @@ deleted, or taken over after expiry).
 
 An idle worker sleeps until work may be waiting: a NOTIFY from an upload (PostgreSQL), the moment
 the next lease expires or back-off ends, or at the latest `idle_seconds` (a bounded poll, the only
-wake-up on SQLite). It runs no query and uses no CPU in between.
+wake-up on SQLite). It runs no query and uses no CPU in between, and beats (its `trainers` row)
+at least every `heartbeat_seconds`, idle or not.
+
+Storage errors that say the database is away or busy (`StorageUnavailable`) never end the loop:
+the worker logs the outage once, backs off (`sgt.training.outage`), listens again and carries on.
+A run the outage interrupted is handed back to the queue once storage answers again (or, if its
+lease expired meanwhile, is simply claimable), and resumes from its last checkpoint. The loop ends
+only on `stop()` or on an error it cannot survive (a bug: the supervisor restarts the process).
 """
 
 from __future__ import annotations
@@ -21,7 +28,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 
 from sgt.config import Settings
-from sgt.errors import StorageError
+from sgt.errors import StorageError, StorageUnavailable
 from sgt.ml.base import (
     ModelShape,
     ModelType,
@@ -33,6 +40,7 @@ from sgt.ml.registry import get_model_type
 from sgt.ml.runtime import configure_torch
 from sgt.storage.engine import Database
 from sgt.storage.queue import Claim, Progress, TrainingData, TrainingQueue
+from sgt.training.outage import Outage
 from sgt.training.trainer import Heartbeat, Outcome, RunResult, drive_run
 
 log = logging.getLogger("sgt.worker")
@@ -99,6 +107,7 @@ class Worker:
         timings: WorkerTimings,
         device: str = "cpu",
         model_types: ModelTypes = get_model_type,
+        outage: Outage | None = None,
     ) -> None:
         if queue.lease_seconds != timings.lease_seconds:
             raise ValueError("the queue's lease and the worker's timings disagree")
@@ -109,6 +118,10 @@ class Worker:
         self._model_types = model_types
         self._stopping = threading.Event()
         self._work = queue.work_signal()
+        self.outage = outage or Outage(self.name)
+        # A claim whose run an outage cut short, and its retry delay: handed back once storage
+        # answers again, so the model need not wait for its lease to expire.
+        self._interrupted: tuple[Claim, float] | None = None
 
     def stop(self) -> None:
         """Ask the loop to end; a model in training is checkpointed and released. Safe to call
@@ -130,33 +143,68 @@ class Worker:
         )
         try:
             while not self._stopping.is_set():
-                if not self.train_next() and not self._stopping.is_set():
-                    self._work.wait(self._idle_wait_seconds())
+                try:
+                    self._look_for_work()
+                except StorageUnavailable as error:
+                    self._work.wait(self.outage.failed(_reason(error)))  # stop() ends it early
         finally:
             self._work.close()
+        self._leave()
         log.info("trainer %s stopped", self.name)
 
+    def _look_for_work(self) -> None:
+        """One turn of the loop: hand back an interrupted run, beat, train or wait."""
+        if self._interrupted is not None:
+            claim, retry = self._interrupted
+            self.queue.release(claim, retry_after_seconds=retry)
+            self._interrupted = None
+        self.queue.beat(None)
+        self.outage.succeeded()
+        if not self.train_next() and not self._stopping.is_set():
+            self._work.wait(self._idle_wait_seconds())
+
     def train_next(self) -> bool:
-        """Claim and train one model; False when nothing was waiting."""
+        """Claim and train one model; False when nothing was waiting. Raises
+        StorageUnavailable when the database went away (the claim is handed back later)."""
         claim = self.queue.claim_next()
         if claim is None:
             return False
         log.info("training model %s (%s)", claim.model_id, claim.model_type)
+        retry = 0.0
         try:
+            self.queue.beat(claim.model_id)
             with _Lease(
                 self.queue, claim, renew_every_seconds=self.timings.heartbeat_seconds
             ) as lease:
                 self._train(claim, lease)
+        except StorageUnavailable:
+            self._interrupted = (claim, retry)
+            raise
         except Exception:
             retry = max(FAILED_RUN_RETRY_SECONDS, self.timings.lease_seconds)
             log.exception("training model %s failed; retrying it in %.0f s", claim.model_id, retry)
-            self.queue.release(claim, retry_after_seconds=retry)
+            try:
+                self.queue.release(claim, retry_after_seconds=retry)
+            except StorageUnavailable:
+                self._interrupted = (claim, retry)
+                raise
         return True
+
+    def _leave(self) -> None:
+        """A clean stop: hand back an interrupted run and delete this trainer's row, if the
+        database answers (else the lease expires and the row goes stale: both are fine)."""
+        try:
+            if self._interrupted is not None:
+                self.queue.release(self._interrupted[0])
+            self.queue.leave()
+        except StorageError as error:
+            log.warning("trainer %s: could not sign off (%s)", self.name, _reason(error))
 
     def _idle_wait_seconds(self) -> float:
         """Until the next lease expiry or back-off end, within the polling bound."""
         has_notifications = self.queue.has_notifications
         bound = self.timings.idle_seconds if has_notifications else self.timings.poll_seconds
+        bound = min(bound, self.timings.heartbeat_seconds)  # an idle trainer beats too
         until = self.queue.seconds_until_claimable()
         # A hair past the expiry, so the claim's `expires < now` holds when we look.
         return bound if until is None else min(bound, until + 0.01)
@@ -257,6 +305,7 @@ class _Lease:
             try:
                 if self.renew() is None:
                     return
+                self._queue.beat(self._claim.model_id)
             except StorageError:
                 continue  # the database is away: the run's own writes will tell
 
@@ -301,8 +350,16 @@ class _RunHooks:
         return self.worker.is_stopping or self.lease.is_lost
 
 
-def run_worker(settings: Settings) -> None:
-    """`sgt worker`: one trainer on the configured database until SIGINT or SIGTERM."""
+def _reason(error: StorageError) -> str:
+    """The driver's words for a storage error, one line (the domain message says less)."""
+    cause = error.__cause__
+    lines = str(cause).strip().splitlines() if cause is not None else []
+    return lines[0] if lines else error.message
+
+
+def run_worker(settings: Settings, *, restarts: int = 0) -> None:
+    """`sgt worker`: one trainer on the configured database until SIGINT or SIGTERM;
+    `restarts` is how often its supervisor (`sgt serve`) restarted it, shown in its row."""
     import signal
 
     from sgt.storage.schema import migrate
@@ -317,6 +374,7 @@ def run_worker(settings: Settings) -> None:
         worker_name=trainer_name(),
         lease_seconds=timings.lease_seconds,
         keep_versions=settings.keep_versions,
+        restarts=restarts,
     )
     worker = Worker(queue, timings=timings, device=settings.device)
     for signum in (signal.SIGINT, signal.SIGTERM):

@@ -4,6 +4,7 @@ ends, it leaves its database free: no file held open, no PostgreSQL connection l
 
 from __future__ import annotations
 
+import json
 import os
 import stat
 from collections.abc import Iterator
@@ -18,6 +19,7 @@ from sgt.cli.main import cli
 from sgt.config import Settings
 from sgt.services import users
 from sgt.services.context import ServiceContext, open_context
+from sgt.storage.queue import TrainingQueue
 
 
 @pytest.fixture
@@ -224,3 +226,19 @@ def test_a_postgresql_database_can_be_dropped_after_any_admin_command(
     else:
         assert result.exit_code == exit_code, result.output
     drop_database(url)
+
+
+def test_trainers_lists_each_trainer_with_its_heartbeat_and_model(
+    service: ServiceContext,
+) -> None:
+    assert sgt("admin", "trainers", "--json").output.strip() == "[]"
+    TrainingQueue(service.db, worker_name="box:42:abcd", lease_seconds=30.0, restarts=1).beat(None)
+
+    table = sgt("admin", "trainers")
+    assert table.exit_code == 0, table.output
+    header, row = table.output.splitlines()
+    assert header.split()[:3] == ["NAME", "HOST", "PID"]
+    assert row.startswith("box:42:abcd") and row.split()[-1] == "1"
+    [listed] = json.loads(sgt("admin", "trainers", "--json").output)
+    assert (listed["name"], listed["model_id"], listed["restarts"]) == ("box:42:abcd", None, 1)
+    assert 0 <= listed["last_beat_age_seconds"] < 60

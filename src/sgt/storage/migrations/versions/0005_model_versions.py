@@ -14,8 +14,7 @@ import sqlalchemy as sa
 from alembic import op
 
 revision = "0005"
-# Re-chained onto 0004 (the trainers table) at merge: this is the one line to change.
-down_revision = "0003"
+down_revision = "0004"
 branch_labels = None
 depends_on = None
 
