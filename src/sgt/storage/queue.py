@@ -11,6 +11,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from sgt.domain.models import ModelSpec
+from sgt.domain.training import ValidationErrors
 from sgt.storage import checkpoints as checkpoint_store
 from sgt.storage import samples as sample_store
 from sgt.storage import training as rows
@@ -18,7 +19,14 @@ from sgt.storage.engine import Database
 from sgt.storage.notify import WorkSignal
 from sgt.storage.training import Claim, Progress
 
-__all__ = ["Claim", "Progress", "StoredWeights", "TrainingData", "TrainingQueue"]
+__all__ = [
+    "Claim",
+    "Progress",
+    "StoredWeights",
+    "TrainingData",
+    "TrainingQueue",
+    "ValidationErrors",
+]
 
 
 @dataclass(frozen=True)
@@ -60,6 +68,8 @@ class TrainingQueue:
       `data_version`, which `renew` reports and which makes `finish` queue the model again.
     - Every other read sees what committed before it began (READ COMMITTED); a method that locks
       a row waits for a concurrent delete or claim to commit and then sees its result.
+    - `save_checkpoint` stores the weights' validation errors with them: the status shows the
+      figures of exactly the weights `run_sgt_model` serves, null after a checkpoint without any.
     - Storage failures raise `StorageError` after rolling the transaction back.
     """
 
@@ -126,9 +136,11 @@ class TrainingQueue:
         weights: bytes,
         trained_sample_count: int,
         progress: Progress,
+        errors: ValidationErrors | None = None,
     ) -> bool:
-        """Replace the checkpoint and renew the lease in one transaction; False (nothing
-        written) when the lease is lost."""
+        """Replace the checkpoint, its validation `errors` (None: the weights have no validation
+        rows) and the lease in one transaction; False (nothing written) when the lease is
+        lost."""
         with self._db.write() as session:
             now = self._db.now(session)
             held = rows.renew_lease(
@@ -147,6 +159,7 @@ class TrainingQueue:
                 weights=weights,
                 trained_sample_count=trained_sample_count,
                 progress=progress,
+                errors=errors,
             )
 
     def finish(self, claim: Claim, *, trained_data_version: int, progress: Progress | None) -> bool:

@@ -108,6 +108,8 @@ class TrainingRow(Base):
     train_loss: Mapped[float | None] = mapped_column(Float, nullable=True)
     val_loss: Mapped[float | None] = mapped_column(Float, nullable=True)
     loss_history: Mapped[str] = mapped_column(Text, default="[]")  # JSON [[steps, train, val]]
+    # JSON of the served weights' `ValidationErrors`; NULL while they have no validation rows.
+    validation_errors: Mapped[str | None] = mapped_column(Text, nullable=True)
     updated_at: Mapped[datetime] = mapped_column(DateTime)
 
 
