@@ -20,7 +20,7 @@ import numpy as np
 
 from sgt.domain.models import ModelSpec
 from sgt.domain.training import TrainingState, append_loss
-from sgt.storage.queue import Claim, Progress, StoredWeights, TrainingData
+from sgt.storage.queue import Claim, Progress, StoredWeights, TrainingData, ValidationErrors
 
 
 @dataclass
@@ -43,6 +43,7 @@ class FakeRow:
     batches: list[tuple[np.ndarray, np.ndarray]] = field(default_factory=list)
     checkpoint: StoredWeights | None = None
     checkpoint_version: int = 0
+    errors: ValidationErrors | None = None  # of the checkpoint's weights
 
 
 class FakeTrainingStore:
@@ -193,12 +194,14 @@ class FakeTrainingQueue:
         weights: bytes,
         trained_sample_count: int,
         progress: Progress,
+        errors: ValidationErrors | None = None,
     ) -> bool:
         with self.store.lock:
             if self.renew(claim) is None:
                 return False
             row = self.store.rows[claim.model_id]
             row.checkpoint = StoredWeights(model_type, weights)
+            row.errors = errors
             row.checkpoint_version += 1
             row.trained_sample_count = trained_sample_count
             _record(row, progress)

@@ -107,11 +107,30 @@ def test_a_trained_status_matches_its_schema(document: dict) -> None:
         val_loss=1e-22,
         loss_history=[[0.0, 1.0, None], [300.0, 0.25, 1e-22]],
         updated_at=datetime(2026, 1, 2, 3, 4, 5),
+        val_rows=2,
+        val_mae=0.5,
+        val_p95_abs_error=1.25,
+        val_max_abs_error=1.5,
+        val_mae_per_output=[0.25, 0.75],
     )
     body = orjson.loads(encode_answer(TrainStatusBody.of(status)))
     schema = answer_schema(document, "/public/get_sgt_model_train_status")
     assert mismatches(document, schema, body) == []
     assert (body["state"], body["updated_at"]) == ("converged", "2026-01-02 03:04:05")
+    assert (body["val_rows"], body["val_mae"], body["val_mae_per_output"]) == (2, 0.5, [0.25, 0.75])
+    assert (body["val_p95_abs_error"], body["val_max_abs_error"]) == (1.25, 1.5)
+
+
+def test_the_status_documents_its_error_figures_as_nullable(document: dict) -> None:
+    schema = answer_schema(document, "/public/get_sgt_model_train_status")
+    while "$ref" in schema:
+        schema = document["components"]["schemas"][schema["$ref"].rsplit("/", 1)[-1]]
+    figures = ["val_rows", "val_mae", "val_p95_abs_error", "val_max_abs_error"]
+    for name in [*figures, "val_mae_per_output"]:
+        field = schema["properties"][name]
+        assert mismatches(document, field, None) == [], f"{name} may be null"
+    assert mismatches(document, schema["properties"]["val_mae_per_output"], [1.0]) == []
+    assert mismatches(document, schema["properties"]["val_rows"], 1.5), "val_rows is an integer"
 
 
 def test_model_versions_match_their_schema(

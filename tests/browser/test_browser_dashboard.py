@@ -69,7 +69,9 @@ def test_a_model_trained_during_the_test_is_listed_and_its_curve_drawn(
     expect(page.locator("#samples")).to_have_text("240")
     assert page.evaluate(PAINTED_PIXELS, "#chart canvas") > 1000
     expect(page.locator("#chart")).to_contain_text("validation loss (dashed)")
-    expect(page.locator("#errors")).to_contain_text("Validation loss")
+    # The trained weights have validation rows: their errors in target units are shown.
+    expect(page.locator("#errors")).to_contain_text("Validation MAE (target units)")
+    expect(page.locator("#errors")).to_contain_text("Validation rows")
     print(
         f"\nmodel page: {page.locator('#chart').get_attribute('data-points')} points drawn in "
         f"{page.locator('#chart').get_attribute('data-render-ms')} ms"

@@ -38,12 +38,18 @@ def test_a_smooth_function_is_learned(server: SgtServer, alice: Session) -> None
     score = r_squared(test_y, predictions)
     print(
         f"\ne2e learning: held-out R^2 = {score:.4f} "
-        f"({status['steps']} steps, val_loss {status['val_loss']})"
+        f"({status['steps']} steps, val_loss {status['val_loss']}); "
+        f"validation MAE {status['val_mae']} over {status['val_rows']} rows"
     )
     assert score > 0.95
     assert r_squared(test_y, before) < 0.5, "the untrained answer was not already right"
     assert status["sample_count"] == 300
     assert status["loss_history"], "the run reported its losses"
+    # Errors in the targets' own units, on rows the served weights were not fitted to.
+    assert 0 < status["val_rows"] <= 300
+    assert 0 < status["val_mae"] <= status["val_p95_abs_error"] <= status["val_max_abs_error"]
+    assert status["val_mae"] < 0.2 * float(train_y.std()), "an easy function is learned well"
+    assert len(status["val_mae_per_output"]) == 2
     assert np.array(client.run("smooth", "learn", test_x)).tolist() == predictions.tolist()
 
     # More data resumes training, from the current weights, with no other request.

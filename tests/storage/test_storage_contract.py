@@ -20,7 +20,7 @@ from sqlalchemy.orm import Session
 
 from sgt import errors
 from sgt.domain.models import ModelSpec
-from sgt.domain.training import TrainingState
+from sgt.domain.training import TrainingState, ValidationErrors
 from sgt.errors import ModelNameTaken
 from sgt.storage import checkpoints, leases, models, samples, users
 from sgt.storage import training as queue
@@ -88,7 +88,13 @@ def state_of(db: Database, model_id: int) -> TrainingState:
         return queue.read_status(session, model_id).state
 
 
-def checkpoint(db: Database, held: queue.Claim, worker: str, weights: bytes) -> bool:
+def checkpoint(
+    db: Database,
+    held: queue.Claim,
+    worker: str,
+    weights: bytes,
+    errors: ValidationErrors | None = None,
+) -> bool:
     with db.write() as session:
         return queue.save_checkpoint(
             session,
@@ -99,6 +105,7 @@ def checkpoint(db: Database, held: queue.Claim, worker: str, weights: bytes) -> 
             weights=weights,
             trained_sample_count=4,
             progress=queue.Progress(steps=10, train_loss=0.5, val_loss=None),
+            errors=errors,
         )
 
 
@@ -303,6 +310,37 @@ class TestStorageContract:
             assert checkpoints.checkpoint_version(session, model_id) == 2
         assert (status.steps, status.train_loss, status.trained_sample_count) == (10, 0.5, 4)
         assert status.loss_history == [[10.0, 0.5, None], [10.0, 0.5, None]]
+
+    def test_each_checkpoint_replaces_the_validation_errors_of_the_served_weights(
+        self, db: Database
+    ) -> None:
+        model_id = add_model(db, add_user(db))
+        upload(db, model_id)
+        held = claim(db, "w1")
+        assert held is not None
+        measured = ValidationErrors(
+            rows=3, mae=0.125, p95_abs_error=2.5, max_abs_error=3.0, mae_per_output=[0.0, 0.25]
+        )
+        assert checkpoint(db, held, "w1", b"v1", errors=measured)
+        upload(db, model_id, rows=2)  # new data leaves the served weights and their figures
+        with db.read() as session:
+            status = queue.read_status(session, model_id)
+        figures = (
+            status.val_rows,
+            status.val_mae,
+            status.val_p95_abs_error,
+            status.val_max_abs_error,
+            status.val_mae_per_output,
+        )
+        assert figures == (3, 0.125, 2.5, 3.0, [0.0, 0.25])
+        assert checkpoint(db, held, "w1", b"v2", errors=None)  # weights without validation rows
+        with db.read() as session:
+            status = queue.read_status(session, model_id)
+        assert (status.val_rows, status.val_mae, status.val_mae_per_output) == (None, None, None)
+        other = claim(db, "w2")
+        assert other is None and not checkpoint(db, held, "w2", b"v3", errors=measured)
+        with db.read() as session:
+            assert queue.read_status(session, model_id).val_rows is None, "not the holder's"
 
     def test_clearing_the_samples_during_a_run_takes_the_lease_away(self, db: Database) -> None:
         model_id = add_model(db, add_user(db))

@@ -17,7 +17,7 @@ from sqlalchemy import func, select
 
 from factories import SYSTEM_KEY, make_model, make_user
 from sgt.config import Settings
-from sgt.domain.training import TrainingState
+from sgt.domain.training import TrainingState, ValidationErrors
 from sgt.errors import ModelNotFound
 from sgt.services import models, samples, versions
 from sgt.services.context import ServiceContext, open_context
@@ -68,6 +68,13 @@ def train(ctx: ServiceContext, weights: bytes, *, val_loss: float = 0.25) -> boo
         weights=weights,
         trained_sample_count=len(data.inputs),
         progress=progress,
+        errors=ValidationErrors(
+            rows=2,
+            mae=val_loss,
+            p95_abs_error=val_loss,
+            max_abs_error=val_loss,
+            mae_per_output=None,
+        ),
     )
     return trainer.finish(claim, trained_data_version=data.data_version, progress=progress)
 
@@ -157,7 +164,8 @@ def test_rollback_serves_the_version_and_the_next_run_starts_from_it(
 ) -> None:
     make_model(ctx, alice, name="arm")
     for number in range(1, 4):
-        upload_and_train(ctx, alice, "arm", f"v{number}".encode())
+        upload(ctx, alice, "arm")
+        assert train(ctx, f"v{number}".encode(), val_loss=number / 10)
     with ctx.db.read() as session:
         before = checkpoints.checkpoint_version(session, model_id(ctx, "arm"))
 
@@ -171,6 +179,8 @@ def test_rollback_serves_the_version_and_the_next_run_starts_from_it(
     # A new checkpoint version: what every API process's cache keys its weights on.
     assert before is not None and after is not None and after > before
     assert (status.state, status.trained_sample_count) == (TrainingState.CONVERGED, 8)
+    # The status describes the served weights again: version 2's loss and validation errors.
+    assert (status.val_loss, status.val_mae, status.val_rows) == (0.2, 0.2, 2)
 
     upload(ctx, alice, "arm")
     trainer = queue(ctx)

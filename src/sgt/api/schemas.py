@@ -136,7 +136,10 @@ class ErrorBody(msgspec.Struct):
 
 @dataclass(frozen=True)
 class TrainStatusBody:
-    """What `get_sgt_model_train_status` answers (extension; times in UTC)."""
+    """What `get_sgt_model_train_status` answers (extension; times in UTC). The `val_*` figures
+    are the served weights' errors on their validation rows in target units, null without
+    validation rows; `val_mae_per_output` is null above 1024 outputs
+    (`sgt.domain.training.MAX_PER_OUTPUT_ERRORS`)."""
 
     state: str
     sample_count: int
@@ -146,6 +149,11 @@ class TrainStatusBody:
     val_loss: float | None
     loss_history: list[list[float | None]]
     updated_at: str | None
+    val_rows: int | None
+    val_mae: float | None
+    val_p95_abs_error: float | None
+    val_max_abs_error: float | None
+    val_mae_per_output: list[float] | None
 
     @classmethod
     def of(cls, status: TrainingStatus) -> TrainStatusBody:
@@ -160,6 +168,11 @@ class TrainStatusBody:
             updated_at=None
             if status.updated_at is None
             else status.updated_at.strftime(END_TIME_FORMAT),
+            val_rows=status.val_rows,
+            val_mae=status.val_mae,
+            val_p95_abs_error=status.val_p95_abs_error,
+            val_max_abs_error=status.val_max_abs_error,
+            val_mae_per_output=status.val_mae_per_output,
         )
 
 

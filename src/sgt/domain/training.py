@@ -20,6 +20,24 @@ class TrainingState(StrEnum):
 
 
 MAX_LOSS_HISTORY = 200
+# Above this many outputs the status leaves out the per-output MAE list (300,000 outputs would
+# make every status answer megabytes); the overall figures are always there.
+MAX_PER_OUTPUT_ERRORS = 1024
+
+
+@dataclass(frozen=True)
+class ValidationErrors:
+    """How the served weights err on their validation rows, in the units of the uploaded targets.
+
+    `rows` validation rows; `mae`, `p95_abs_error` and `max_abs_error` over every output of every
+    such row; `mae_per_output` one MAE per output, None above `MAX_PER_OUTPUT_ERRORS` outputs.
+    """
+
+    rows: int
+    mae: float
+    p95_abs_error: float
+    max_abs_error: float
+    mae_per_output: list[float] | None
 
 
 @dataclass(frozen=True)
@@ -28,6 +46,8 @@ class TrainingStatus:
 
     Its wire form is `sgt.api.schemas.TrainStatusBody`, built from this by
     `TrainStatusBody.of`: the same fields, the state as its name and the time as contract text.
+    The `val_*` figures are those of the served weights (`ValidationErrors`, flattened), written
+    with every checkpoint; all None while the served weights have no validation rows.
     """
 
     state: TrainingState
@@ -38,6 +58,11 @@ class TrainingStatus:
     val_loss: float | None
     loss_history: list[list[float | None]]
     updated_at: datetime | None
+    val_rows: int | None = None
+    val_mae: float | None = None
+    val_p95_abs_error: float | None = None
+    val_max_abs_error: float | None = None
+    val_mae_per_output: list[float] | None = None
 
 
 def append_loss(

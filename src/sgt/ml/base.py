@@ -16,7 +16,9 @@ from typing import Any, Protocol
 import numpy as np
 
 # (row indices, residuals on standardised targets, one row per index): how a run's best weights
-# err on rows they were not fitted to.
+# err on rows they were not fitted to. Every run standardises its targets per column as
+# `sgt.ml.numerics.standardiser.Standardiser.fit(targets)` over all the rows it was given, so
+# residuals times that scale are in the units of the targets (what the training status shows).
 Residuals = tuple[np.ndarray, np.ndarray]
 
 
@@ -77,8 +79,9 @@ class TrainingRun(ABC):
 
     def validation_residuals(self) -> Residuals | None:
         """How the best weights err on rows they were not fitted to (held-out, leave-one-out or
-        out-of-bag rows), for `std` to compare families on; None until there are such rows, and
-        by default (a run that validates nothing)."""
+        out-of-bag rows), for `std` to compare families on and for the training status's error
+        figures; None until there are such rows, and by default (a run that validates nothing).
+        Cheap enough to call with every checkpoint."""
         return None
 
 

@@ -14,6 +14,7 @@ import numpy as np
 
 from sgt.config import DEFAULT_KEEP_VERSIONS
 from sgt.domain.models import ModelSpec
+from sgt.domain.training import ValidationErrors
 from sgt.storage import checkpoints as checkpoint_store
 from sgt.storage import samples as sample_store
 from sgt.storage import trainers as trainer_rows
@@ -23,7 +24,14 @@ from sgt.storage.engine import Database
 from sgt.storage.notify import WorkSignal
 from sgt.storage.training import Claim, Progress
 
-__all__ = ["Claim", "Progress", "StoredWeights", "TrainingData", "TrainingQueue"]
+__all__ = [
+    "Claim",
+    "Progress",
+    "StoredWeights",
+    "TrainingData",
+    "TrainingQueue",
+    "ValidationErrors",
+]
 
 # A trainer row silent this long belongs to a trainer that was killed: any beat deletes it.
 PRUNE_SILENT_TRAINERS_SECONDS = 3600.0
@@ -70,6 +78,8 @@ class TrainingQueue:
       a row waits for a concurrent delete or claim to commit and then sees its result.
     - `beat` records that the trainer is alive (and on which model) in its `trainers` row;
       `leave` deletes the row when it stops cleanly.
+    - `save_checkpoint` stores the weights' validation errors with them: the status shows the
+      figures of exactly the weights `run_sgt_model` serves, null after a checkpoint without any.
     - Storage failures raise `StorageError` after rolling the transaction back;
       `StorageUnavailable` (a subclass) when the database is away or busy for now.
     """
@@ -149,9 +159,11 @@ class TrainingQueue:
         weights: bytes,
         trained_sample_count: int,
         progress: Progress,
+        errors: ValidationErrors | None = None,
     ) -> bool:
-        """Replace the checkpoint and renew the lease in one transaction; False (nothing
-        written) when the lease is lost."""
+        """Replace the checkpoint, its validation `errors` (None: the weights have no validation
+        rows) and the lease in one transaction; False (nothing written) when the lease is
+        lost."""
         with self._db.write() as session:
             now = self._db.now(session)
             held = rows.renew_lease(
@@ -170,6 +182,7 @@ class TrainingQueue:
                 weights=weights,
                 trained_sample_count=trained_sample_count,
                 progress=progress,
+                errors=errors,
             )
 
     def finish(self, claim: Claim, *, trained_data_version: int, progress: Progress | None) -> bool:

@@ -108,6 +108,8 @@ class TrainingRow(Base):
     train_loss: Mapped[float | None] = mapped_column(Float, nullable=True)
     val_loss: Mapped[float | None] = mapped_column(Float, nullable=True)
     loss_history: Mapped[str] = mapped_column(Text, default="[]")  # JSON [[steps, train, val]]
+    # JSON of the served weights' `ValidationErrors`; NULL while they have no validation rows.
+    validation_errors: Mapped[str | None] = mapped_column(Text, nullable=True)
     updated_at: Mapped[datetime] = mapped_column(DateTime)
 
 
@@ -143,6 +145,8 @@ class ModelVersionRow(Base):
     # The checkpoints.version under which these weights were last put in the checkpoint row:
     # the version is served while the two are equal (a later checkpoint or rollback differs).
     checkpoint_version: Mapped[int] = mapped_column(Integer)
+    # The training row's validation errors (JSON) when the version was kept: back with a rollback.
+    validation_errors: Mapped[str | None] = mapped_column(Text, nullable=True)
 
 
 class TrainerRow(Base):

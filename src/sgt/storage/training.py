@@ -12,6 +12,10 @@ Contract (the trainer's side of it is `TrainingQueue` in `sgt.storage.queue`):
   back to `queued` (finished with newer data, or released). Only the holder writes the
   checkpoint and progress. Every trainer write re-checks this inside its own transaction, so a
   deleted or cleared model, or one another trainer took over, is never written back.
+- The validation errors (`validation_errors`) belong to the served weights: every checkpoint
+  replaces them in the transaction that replaces the weights (NULL when the new weights have
+  no validation rows), and nothing else writes them; an upload or a clear leaves them, as it
+  leaves the weights they describe.
 - Nothing happens to a row when its lease expires: no process watches for it. A `training` row
   whose `lease_expires_at` is past (by the database clock) is merely claimable again, like a
   `queued` one, and until another trainer claims it the old holder's writes still succeed. The
@@ -41,7 +45,7 @@ import orjson
 from sqlalchemy import ColumnElement, func, or_, select, update
 from sqlalchemy.orm import Session
 
-from sgt.domain.training import TrainingState, TrainingStatus, append_loss
+from sgt.domain.training import TrainingState, TrainingStatus, ValidationErrors, append_loss
 from sgt.errors import ModelNotFound
 from sgt.storage.checkpoints import write_checkpoint
 from sgt.storage.engine import database_now
@@ -238,8 +242,10 @@ def save_checkpoint(
     weights: bytes,
     trained_sample_count: int,
     progress: Progress,
+    errors: ValidationErrors | None = None,
 ) -> bool:
-    """Write new weights if the lease is still held; False (and nothing written) otherwise."""
+    """Write new weights and their validation `errors` (None: no validation rows) if the lease
+    is still held; False (and nothing written) otherwise."""
     row = _held_row(session, claim=claim, worker=worker)
     if row is None:
         return False
@@ -252,6 +258,7 @@ def save_checkpoint(
         now=now,
     )
     row.trained_sample_count = trained_sample_count
+    row.validation_errors = None if errors is None else orjson.dumps(errors).decode()
     _record_progress(row, progress, now)
     return True
 
@@ -305,7 +312,9 @@ def release_model(
 
 
 def read_status(session: Session, model_id: int) -> TrainingStatus:
+    """The model's training status, with the served weights' validation errors."""
     row = session.get_one(TrainingRow, model_id)
+    errors = None if row.validation_errors is None else orjson.loads(row.validation_errors)
     return TrainingStatus(
         state=TrainingState(row.state),
         sample_count=row.sample_count,
@@ -315,6 +324,11 @@ def read_status(session: Session, model_id: int) -> TrainingStatus:
         val_loss=row.val_loss,
         loss_history=orjson.loads(row.loss_history),
         updated_at=row.updated_at,
+        val_rows=None if errors is None else errors["rows"],
+        val_mae=None if errors is None else errors["mae"],
+        val_p95_abs_error=None if errors is None else errors["p95_abs_error"],
+        val_max_abs_error=None if errors is None else errors["max_abs_error"],
+        val_mae_per_output=None if errors is None else errors["mae_per_output"],
     )
 
 

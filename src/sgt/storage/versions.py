@@ -71,6 +71,7 @@ def record_converged_version(
             val_loss=training.val_loss,
             created_at=now,
             checkpoint_version=checkpoint.version,
+            validation_errors=training.validation_errors,
         )
     )
     session.execute(
@@ -134,6 +135,7 @@ def roll_back_to_version(session: Session, *, model_id: int, version: int, now: 
     training.trained_sample_count = kept.sample_count
     training.train_loss = kept.train_loss
     training.val_loss = kept.val_loss
+    training.validation_errors = kept.validation_errors
     training.updated_at = now
     session.flush()
     return True
@@ -160,6 +162,7 @@ def copy_served_version(
             val_loss=served.val_loss if served else None,
             created_at=now,
             checkpoint_version=clone_checkpoint_version,
+            validation_errors=served.validation_errors if served else None,
         )
     )
     session.flush()

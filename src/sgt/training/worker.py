@@ -41,7 +41,14 @@ from sgt.ml.runtime import configure_torch
 from sgt.storage.engine import Database
 from sgt.storage.queue import Claim, Progress, TrainingData, TrainingQueue
 from sgt.training.outage import Outage
-from sgt.training.trainer import Heartbeat, Outcome, RunResult, drive_run
+from sgt.training.trainer import (
+    Heartbeat,
+    Outcome,
+    RunResult,
+    drive_run,
+    target_scale,
+    validation_errors,
+)
 
 log = logging.getLogger("sgt.worker")
 
@@ -225,7 +232,7 @@ class Worker:
             seed=claim.seed,
             device=self.device,
         )
-        hooks = _RunHooks(self, claim, data, model_type.name, lease)
+        hooks = _RunHooks(self, claim, data, run, model_type.name, lease)
         result = drive_run(
             run,
             hooks,
@@ -314,12 +321,20 @@ class _RunHooks:
     """The run's callbacks (`sgt.training.trainer.RunHooks`), reporting to the queue."""
 
     def __init__(
-        self, worker: Worker, claim: Claim, data: TrainingData, model_type: str, lease: _Lease
+        self,
+        worker: Worker,
+        claim: Claim,
+        data: TrainingData,
+        run: TrainingRun,
+        model_type: str,
+        lease: _Lease,
     ) -> None:
         self.worker = worker
         self.claim = claim
         self.data_version = data.data_version
         self.sample_count = len(data.inputs)
+        self.run = run
+        self.target_scale = target_scale(data.targets)
         self.model_type = model_type
         self.lease = lease
 
@@ -338,12 +353,15 @@ class _RunHooks:
         return Heartbeat.CONTINUE if current == self.data_version else Heartbeat.NEW_DATA
 
     def checkpoint(self, best: Predictor, progress: TrainingProgress) -> bool:
+        # `best` is the run's best as of now, so the run's residuals are those of `best`.
+        errors = validation_errors(self.run.validation_residuals(), target_scale=self.target_scale)
         return self.worker.queue.save_checkpoint(
             self.claim,
             model_type=self.model_type,
             weights=best.to_bytes(),
             trained_sample_count=self.sample_count,
             progress=self.totals(progress),
+            errors=errors,
         )
 
     def should_stop(self) -> bool:

@@ -203,6 +203,31 @@ def test_blend_weights_come_from_rows_each_member_did_not_see() -> None:
     assert progress.val_loss > in_sample
 
 
+def test_std_reports_the_served_blends_out_of_fold_residuals() -> None:
+    inputs, targets = _noisy(30)
+    run = converged_std(inputs, targets)
+    residuals = run.validation_residuals()
+    assert residuals is not None
+    rows, values = residuals
+    assert np.array_equal(rows, np.arange(30)) and values.shape == (30, 1)
+    # The blend's validation loss is the mean square of exactly these residuals.
+    assert float(np.mean(values**2)) == pytest.approx(run.step().val_loss, rel=1e-9)
+
+
+def test_a_blend_before_cross_validation_errs_by_its_weighted_residuals_on_shared_rows() -> None:
+    first, second = std_choice.Candidate("gp"), std_choice.Candidate("mlp")
+    first.residuals = (np.array([0, 1, 2, 3]), np.array([[1.0], [2.0], [3.0], [4.0]]))
+    second.residuals = (np.array([3, 1]), np.array([[-4.0], [-2.0]]))
+
+    plan = std_choice.plan_blend([first, second])
+
+    assert plan.residuals is not None
+    rows, values = plan.residuals
+    weight = plan.weights[0]
+    assert rows.tolist() == [1, 3]
+    np.testing.assert_allclose(values[:, 0], [2.0 * (2 * weight - 1), 4.0 * (2 * weight - 1)])
+
+
 def _noisy(rows: int) -> tuple[np.ndarray, np.ndarray]:
     """A weak signal in heavy noise: no family is clearly best on so few rows."""
     rng = np.random.default_rng(rows)

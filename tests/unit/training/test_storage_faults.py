@@ -26,7 +26,8 @@ from fake_queue import FakeTrainingQueue, FakeTrainingStore
 from sgt.domain.models import ModelSpec
 from sgt.domain.training import TrainingState
 from sgt.errors import StorageUnavailable
-from sgt.ml.base import ModelShape, get_model_type
+from sgt.ml.base import ModelShape
+from sgt.ml.registry import get_model_type
 from sgt.training.outage import Backoff, Outage
 from sgt.training.worker import Worker, WorkerTimings
 

@@ -5,6 +5,7 @@ the arithmetic is in `sgt.ml.numerics.stacking`. Imports numpy, `sgt.ml.base` an
 
 from __future__ import annotations
 
+import functools
 import itertools
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -46,11 +47,14 @@ class Candidate:
 
 @dataclass(frozen=True)
 class BlendPlan:
-    """The candidates a blend keeps, their weights (summing to 1) and the blend's validation MSE."""
+    """The candidates a blend keeps, their weights (summing to 1), the blend's validation MSE and
+    its validation residuals (the members' weighted, on the rows all of them were validated on;
+    None when they share none)."""
 
     members: list[Candidate]
     weights: np.ndarray
     val_loss: float
+    residuals: Residuals | None
 
 
 def candidate_kinds(families: Sequence[Family], rows: int, start: Predictor | None) -> list[str]:
@@ -112,7 +116,24 @@ def plan_blend(scored: list[Candidate]) -> BlendPlan:
     else:
         # The MSE of an average is at most the same average of the members' MSEs (Jensen).
         val_loss = float(np.dot(weights, errors[kept]))
-    return BlendPlan(list(itertools.compress(scored, kept)), weights, val_loss)
+    members = list(itertools.compress(scored, kept))
+    return BlendPlan(members, weights, val_loss, _blended_residuals(members, weights))
+
+
+def _blended_residuals(members: list[Candidate], weights: np.ndarray) -> Residuals | None:
+    """The blend's residual on each row every member was validated on: the weighted sum of
+    theirs, since the blend's prediction is the weighted sum of the members'."""
+    validated = [candidate.residuals for candidate in members if candidate.residuals is not None]
+    if len(validated) < len(members):
+        return None
+    common = functools.reduce(np.intersect1d, [rows for rows, _ in validated])
+    if not len(common):
+        return None
+    blended = np.zeros((len(common), validated[0][1].shape[1]), dtype=np.float64)
+    for weight, (rows, residuals) in zip(weights, validated, strict=True):
+        order = np.argsort(rows)
+        blended += weight * residuals[order[np.searchsorted(rows, common, sorter=order)]]
+    return common, blended
 
 
 def _margin(challenger: Candidate, default: Candidate) -> float:

@@ -12,7 +12,15 @@ from collections.abc import Mapping
 
 import numpy as np
 
-from sgt.ml.base import Family, ModelShape, ModelType, Predictor, TrainingProgress, TrainingRun
+from sgt.ml.base import (
+    Family,
+    ModelShape,
+    ModelType,
+    Predictor,
+    Residuals,
+    TrainingProgress,
+    TrainingRun,
+)
 from sgt.ml.numerics.fitting import MIN_ROWS_FOR_VALIDATION
 from sgt.ml.numerics.standardiser import Standardiser
 from sgt.ml.types.blend import BlendPredictor
@@ -68,6 +76,7 @@ class StdRun(TrainingRun):
         # Until a candidate is validated the start's weights stand (if they fit this shape).
         self._best: Predictor | None = start if start is not None and start.shape == shape else None
         self._val_loss: float | None = None
+        self._residuals: Residuals | None = None
         self._steps = 0
         self._train_loss = math.nan
 
@@ -178,6 +187,7 @@ class StdRun(TrainingRun):
         assert winner.run is not None
         self._best = winner.run.best()
         self._val_loss = winner.validation_mse
+        self._residuals = winner.residuals
         return True
 
     def _blend(self, scored: list[Candidate]) -> None:
@@ -195,11 +205,18 @@ class StdRun(TrainingRun):
         )
         self._chosen_kind = self._best.kind
         self._val_loss = plan.val_loss
+        self._residuals = plan.residuals
 
     @property
     def chosen_kind(self) -> str | None:
         """The family (or "blend") whose weights `best` returns, once one has been validated."""
         return self._chosen_kind
+
+    def validation_residuals(self) -> Residuals | None:
+        """The served weights' residuals: the winner's own (held-out, leave-one-out or
+        out-of-bag rows), or the blend's, out-of-fold once cross-validated; None until a
+        candidate is validated."""
+        return self._residuals
 
     def best(self) -> Predictor:
         if self._best is None:
