@@ -8,6 +8,7 @@ SgtError
 ├── UnknownModelType        model_type is not one of the registered types
 ├── SizeOutOfBounds         in_size / out_size / implied parameter count outside the limits
 ├── InvalidSamples          `data` or `train_data` has the wrong shape or non-finite numbers
+├── ExportNotSupported      the model cannot be exported to ONNX: untrained, or a kind without exporter
 └── StorageError            the storage layer failed in a way callers cannot fix
 """
 
@@ -49,6 +50,10 @@ class SizeOutOfBounds(SgtError):
 
 class InvalidSamples(SgtError):
     """The samples have the wrong shape or contain non-finite numbers."""
+
+
+class ExportNotSupported(SgtError):
+    """The model cannot be exported to ONNX."""
 
 
 class StorageError(SgtError):
