@@ -8,7 +8,7 @@ SgtError
 ├── UnknownModelType        model_type is not one of the registered types
 ├── SizeOutOfBounds         in_size / out_size / implied parameter count outside the limits
 ├── InvalidSamples          `data` or `train_data` has the wrong shape or non-finite numbers
-├── ExportNotSupported      the model cannot be exported to ONNX: untrained, or a kind without exporter
+├── ExportNotSupported      no ONNX export: the model is untrained, or its kind has no exporter
 └── StorageError            the storage layer failed in a way callers cannot fix
 """
 

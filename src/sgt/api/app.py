@@ -18,7 +18,7 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 from sgt import __version__
 from sgt.api.errors import REQUEST_EXCEPTION, error_response, internal_error_response
 from sgt.api.openapi import install_components
-from sgt.api.routes import auth, dashboard, docs, health, models, run, train_data
+from sgt.api.routes import auth, dashboard, docs, export, health, models, run, train_data
 from sgt.config import Settings, load_settings
 from sgt.ml.runtime import configure_torch
 from sgt.services.context import ServiceContext, open_context
@@ -26,7 +26,7 @@ from sgt.services.context import ServiceContext, open_context
 log = logging.getLogger("sgt.api")
 PREFIX = "/sgt"
 # The contract's operations, served under PREFIX and described in the OpenAPI components.
-OPERATION_GROUPS = (auth, models, run, train_data)
+OPERATION_GROUPS = (auth, models, run, train_data, export)
 
 
 def create_app(settings: Settings, ctx: ServiceContext | None = None) -> FastAPI:

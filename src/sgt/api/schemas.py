@@ -113,6 +113,10 @@ class ClearTrainDataRequest(ModelRef, kw_only=True):
     pass
 
 
+class ExportModelRequest(ModelRef, kw_only=True):
+    pass
+
+
 class ErrorBody(msgspec.Struct):
     """Every failure: status 400 with this body."""
 
@@ -152,3 +156,17 @@ class TrainStatusBody:
             if status.updated_at is None
             else status.updated_at.strftime(END_TIME_FORMAT),
         )
+
+
+@dataclass(frozen=True)
+class ExportModelBody:
+    """What `export_sgt_model` answers (extension, docs/onnx.md): the .onnx file in base64 and
+    how to call it (float32 `input` of shape [n, in_size] to `output` [n, out_size])."""
+
+    format: Literal["onnx"]
+    opset: int
+    input: str
+    output: str
+    in_size: int
+    out_size: int
+    base64: str

@@ -103,4 +103,5 @@ class GraphBuilder:
         # The IR version every runtime that loads opset 17 reads (onnx 1.12's).
         model.ir_version = 8
         onnx.checker.check_model(model, full_check=True)
-        return model.SerializeToString()
+        content: bytes = model.SerializeToString()
+        return content

@@ -6,6 +6,8 @@ order. Imports the family and the export helpers only.
 
 from __future__ import annotations
 
+from collections.abc import Callable
+
 import numpy as np
 import torch
 from onnx import TensorProto
@@ -13,6 +15,7 @@ from onnx import TensorProto
 from sgt.ml.export.graph import GraphBuilder
 from sgt.ml.families.gp_posterior import GpPredictor
 
+Constant = Callable[[str, torch.Tensor], str]
 _ONNX_TYPES = {torch.float32: TensorProto.FLOAT, torch.float64: TensorProto.DOUBLE}
 
 
@@ -54,7 +57,9 @@ def export_gp(graph: GraphBuilder, predictor: GpPredictor, inputs: str) -> str:
     return graph.node("Cast", [values], to=TensorProto.FLOAT)
 
 
-def _squared_distances(graph: GraphBuilder, scaled: str, rows: torch.Tensor, constant) -> str:
+def _squared_distances(
+    graph: GraphBuilder, scaled: str, rows: torch.Tensor, constant: Constant
+) -> str:
     """|a|^2 + |b|^2 - 2 a.b, clamped at 0, as `numerics.kernels.squared_distances`."""
     cross = graph.node("MatMul", [scaled, constant("rows_t", rows.T.contiguous())])
     axes = graph.constant("axes", np.array([1], dtype=np.int64))
