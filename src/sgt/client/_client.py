@@ -293,7 +293,8 @@ class Client:
         A model without trained weights raises RunWeightsNetException."""
         endpoint = "/public/export_sgt_model"
         body = self._auth(name=name, app_name=app_name)
-        result = _expect(self._call(endpoint, body, is_idempotent=True), dict, endpoint)
+        answer = self._call(endpoint, body, is_idempotent=True)
+        result: dict[str, Any] = _expect(answer, dict, endpoint)
         encoded = _expect(result.pop("base64", None), str, endpoint + " base64")
         content = base64.b64decode(encoded)
         with open(path, "wb") as output:
