@@ -9,6 +9,7 @@ SgtError
 ├── UnknownModelType        model_type is not one of the registered types
 ├── SizeOutOfBounds         in_size / out_size / implied parameter count outside the limits
 ├── InvalidSamples          `data` or `train_data` has the wrong shape or non-finite numbers
+├── ExportNotSupported      no ONNX export: the model is untrained, or its kind has no exporter
 └── StorageError            the storage layer failed in a way callers cannot fix
     └── StorageUnavailable  the database is away or busy for now (connection lost, starting up or
                             shutting down, lock timeout, serialization failure): retrying later
@@ -57,6 +58,10 @@ class SizeOutOfBounds(SgtError):
 
 class InvalidSamples(SgtError):
     """The samples have the wrong shape or contain non-finite numbers."""
+
+
+class ExportNotSupported(SgtError):
+    """The model cannot be exported to ONNX."""
 
 
 class StorageError(SgtError):

@@ -15,6 +15,7 @@ from starlette.responses import Response
 
 from sgt.errors import (
     AuthFailed,
+    ExportNotSupported,
     InvalidRequest,
     InvalidSamples,
     ModelNameTaken,
@@ -41,6 +42,7 @@ OPERATION_CONDITIONS: tuple[type[SgtError], ...] = (
     UnknownModelType,
     SizeOutOfBounds,
     InvalidSamples,
+    ExportNotSupported,
 )
 FIXED_NAMES: dict[type[SgtError], str] = {
     AuthFailed: AUTH_EXCEPTION,

@@ -122,6 +122,10 @@ class RollbackModelRequest(ModelRef, kw_only=True):
     version: int
 
 
+class ExportModelRequest(ModelRef, kw_only=True):
+    pass
+
+
 class ErrorBody(msgspec.Struct):
     """Every failure: status 400 with this body."""
 
@@ -197,3 +201,17 @@ class ModelVersionBody:
             val_loss=info.val_loss,
             served=info.is_served,
         )
+
+
+@dataclass(frozen=True)
+class ExportModelBody:
+    """What `export_sgt_model` answers (extension, docs/onnx.md): the .onnx file in base64 and
+    how to call it (float32 `input` of shape [n, in_size] to `output` [n, out_size])."""
+
+    format: Literal["onnx"]
+    opset: int
+    input: str
+    output: str
+    in_size: int
+    out_size: int
+    base64: str

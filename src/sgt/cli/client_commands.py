@@ -258,6 +258,25 @@ def clear(client: Client, name: str, app_name: str) -> None:
     click.echo("training data cleared")
 
 
+@click.command("export")
+@named_model
+@click.option(
+    "--out",
+    "output",
+    type=click.Path(dir_okay=False, path_type=Path),
+    required=True,
+    help="The .onnx file to write (docs/onnx.md).",
+)
+@client_command()
+def export(client: Client, name: str, app_name: str, output: Path) -> None:
+    """Write the model's served weights as one ONNX file, for use without a server."""
+    graph = client.export_onnx(name, app_name, output)
+    click.echo(
+        f"wrote {output}: {graph['input']} float32 [n, {graph['in_size']}] -> "
+        f"{graph['output']} float32 [n, {graph['out_size']}], opset {graph['opset']}"
+    )
+
+
 @click.command("check-auth")
 @client_command()
 def check_auth(client: Client) -> None:
@@ -301,7 +320,17 @@ def rollback(client: Client, name: str, app_name: str, version: int) -> None:
     click.echo(f"model '{name}' now serves version {version}")
 
 
-CLIENT_COMMANDS = (model, run_model, upload, status, clear, check_auth, versions, rollback)
+CLIENT_COMMANDS = (
+    model,
+    run_model,
+    upload,
+    status,
+    clear,
+    check_auth,
+    versions,
+    rollback,
+    export,
+)
 
 
 @contextmanager

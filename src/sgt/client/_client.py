@@ -6,6 +6,7 @@ Standard library only, relative imports only, never the server packages: the wir
 
 from __future__ import annotations
 
+import base64
 import datetime
 import json
 import time
@@ -300,6 +301,21 @@ class Client:
         body = self._auth(name=name, app_name=app_name, version=version)
         # Repeating a rollback to the same version leaves the same state: safe to retry.
         self._call("/public/rollback_sgt_model", body, is_idempotent=True)
+
+    def export_onnx(self, name: str, app_name: str, path: Any) -> dict[str, Any]:
+        """Write the model's served weights as an ONNX file at `path` (docs/onnx.md); returns how
+        to call it: `format`, `opset`, `input` and `output` names, `in_size`, `out_size`.
+
+        A model without trained weights raises RunWeightsNetException."""
+        endpoint = "/public/export_sgt_model"
+        body = self._auth(name=name, app_name=app_name)
+        answer = self._call(endpoint, body, is_idempotent=True)
+        result: dict[str, Any] = _expect(answer, dict, endpoint)
+        encoded = _expect(result.pop("base64", None), str, endpoint + " base64")
+        content = base64.b64decode(encoded)
+        with open(path, "wb") as output:
+            output.write(content)
+        return result
 
     # Plumbing
 
