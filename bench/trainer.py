@@ -49,7 +49,8 @@ from sgt.services import models, samples
 from sgt.services.context import open_context
 from sgt.services.users import authenticate, put_user
 from sgt.storage.queue import TrainingQueue
-from sgt.training.worker import Worker, WorkerTimings
+from sgt.training.timings import WorkerTimings
+from sgt.training.worker import Worker
 
 SHAPE = ModelShape(128, 32)
 

@@ -194,6 +194,10 @@ def test_the_model_code_has_no_import_circle() -> None:
     assert import_circles("sgt.ml") == []
 
 
+def test_no_package_has_an_import_circle() -> None:
+    assert import_circles("sgt") == []
+
+
 def test_model_families_are_read_only_through_the_registry() -> None:
     # `std` and checkpoint loading get their families from the registry, never by importing them.
     users = offenders(modules_of("ml.types"), ["sgt.ml.families", "sgt.ml.registry"])

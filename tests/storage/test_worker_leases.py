@@ -22,7 +22,8 @@ from sgt.storage import checkpoints, leases, models
 from sgt.storage.engine import Database
 from sgt.storage.notify import WorkSignal
 from sgt.storage.queue import Claim, Progress, TrainingQueue
-from sgt.training.worker import Worker, WorkerTimings
+from sgt.training.timings import WorkerTimings
+from sgt.training.worker import Worker
 
 FAKE_TYPE = "fake-steps"
 STEP_SECONDS = 0.005

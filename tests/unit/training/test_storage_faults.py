@@ -29,7 +29,8 @@ from sgt.errors import StorageUnavailable
 from sgt.ml.base import ModelShape
 from sgt.ml.registry import get_model_type
 from sgt.training.outage import Backoff, Outage
-from sgt.training.worker import Worker, WorkerTimings
+from sgt.training.timings import WorkerTimings
+from sgt.training.worker import Worker
 
 SHAPE = ModelShape(3, 2)
 TIMINGS = WorkerTimings(

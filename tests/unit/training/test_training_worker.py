@@ -20,7 +20,8 @@ from sgt.domain.models import ModelSpec
 from sgt.domain.training import TrainingState
 from sgt.ml.base import ModelShape, ModelType, Predictor, TrainingProgress, TrainingRun
 from sgt.ml.registry import get_model_type
-from sgt.training.worker import FAILED_RUN_RETRY_SECONDS, Worker, WorkerTimings
+from sgt.training.timings import WorkerTimings
+from sgt.training.worker import FAILED_RUN_RETRY_SECONDS, Worker
 
 MODEL_TYPE = "linear"
 ITERATIVE_TYPE = "mlp"

@@ -22,8 +22,9 @@ from sgt.services.inference import run_model
 from sgt.services.users import CurrentUser
 from sgt.storage.queue import TrainingQueue
 from sgt.storage.tables import ModelRow
+from sgt.training.timings import WorkerTimings
 from sgt.training.trainer import validation_errors
-from sgt.training.worker import Worker, WorkerTimings
+from sgt.training.worker import Worker
 
 # Targets far from unit scale, so that standardised figures could not pass for target units.
 TARGET_SCALE, TARGET_OFFSET = 250.0, -40.0
