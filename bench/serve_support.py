@@ -9,6 +9,7 @@ import http.client
 import os
 import shutil
 import socket
+import sqlite3
 import statistics
 import subprocess
 import sys
@@ -16,6 +17,7 @@ import tempfile
 import threading
 import time
 from collections.abc import Callable
+from contextlib import closing
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -66,10 +68,15 @@ class Server:
 
     @classmethod
     def start(
-        cls, extra_env: dict[str, str] | None = None, *, trainer_nice: int | None = None
+        cls,
+        extra_env: dict[str, str] | None = None,
+        *,
+        trainer_nice: int | None = None,
+        trainer_threads: int = 1,
     ) -> Server:
         """`trainer_nice`: instead of the embedded trainer, `sgt worker` beside the server at
-        that niceness with one torch thread (an experiment: what `sgt serve` could do)."""
+        that niceness with `trainer_threads` torch threads (an experiment: what `sgt serve`
+        could do; a process of its own whose memory can be read alone)."""
         data_dir = Path(tempfile.mkdtemp(prefix="sgt-bench-"))
         port = _free_port()
         env = {
@@ -95,7 +102,7 @@ class Server:
                     [command[0], "worker"]
                     if command[0].endswith("sgt")
                     else [*command[:3], "worker"],
-                    env={**env, "SGT_TORCH_THREADS": "1"},
+                    env={**env, "SGT_TORCH_THREADS": str(trainer_threads)},
                     stdout=log,
                     stderr=subprocess.STDOUT,
                     preexec_fn=lambda: os.nice(niceness),  # noqa: PLW1509 - bench only
@@ -128,6 +135,18 @@ class Server:
             self.process.kill()
             self.process.wait()
         shutil.rmtree(self.data_dir, ignore_errors=True)
+
+    def checkpoint_bytes(self, name: str) -> int | None:
+        """Size of the stored checkpoint of the model called `name` (the embedded SQLite
+        database only); None before the first checkpoint."""
+        uri = f"file:{self.data_dir / 'sgt.db'}?mode=ro"
+        with closing(sqlite3.connect(uri, uri=True)) as database:
+            row = database.execute(
+                "SELECT length(c.weights) FROM checkpoints c JOIN models m ON m.id = c.model_id"
+                " WHERE m.name = ?",
+                (name,),
+            ).fetchone()
+        return None if row is None else int(row[0])
 
     def api_pids(self) -> list[int]:
         """The processes that answer requests: the server tree without the trainer."""
