@@ -39,8 +39,8 @@ def fit_pca(centred: np.ndarray, *, max_components: int) -> PrincipalShapes:
     order = np.argsort(eigenvalues)[::-1]
     eigenvalues, eigenvectors = eigenvalues[order], eigenvectors[:, order]
     total = float(max(np.trace(gram), 0.0))
-    # Directions whose variance is round-off of the Gram product are not shapes.
-    significant = eigenvalues > max(total, 1e-30) * 1e-10
+    # Directions whose variance is round-off of the float32 Gram product are not shapes.
+    significant = eigenvalues > max(total, 1e-30) * 1e-6
     count = max(1, min(max_components, int(significant.sum())))
     values = np.maximum(eigenvalues[:count], 1e-30)
     # Right singular vectors: V_k = Z^T U_k / s_k, one shape per row.
