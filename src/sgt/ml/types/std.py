@@ -42,7 +42,8 @@ class StdModelType(ModelType):
         "up to 150 rows. Up to 500 rows it serves their weighted average, the weights chosen by "
         "5-fold cross-validation (stacking); with more, the GP (the ensemble beyond 3000 rows) "
         "is kept unless another is clearly better on validation rows. Strong from a dozen rows "
-        "to many thousands; more samples resume from the current weights."
+        "to many thousands; more samples resume from the current weights. From 2048 outputs on, "
+        "the candidates learn the coefficients of the targets' leading principal shapes."
     )
 
     def __init__(self, *, families: Sequence[Family], untrained_kind: str) -> None:
