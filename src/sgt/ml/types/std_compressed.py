@@ -75,6 +75,8 @@ class CompressedPredictor(Predictor):
         self.shapes = np.ascontiguousarray(shapes, dtype=np.float32)
         self.mean = np.ascontiguousarray(mean, dtype=np.float32)
         self.inner = inner
+        self._shapes = torch.from_numpy(self.shapes)
+        self._mean = torch.from_numpy(self.mean)
 
     @classmethod
     def zeros(cls, shape: ModelShape, *, inner: Predictor) -> CompressedPredictor:
@@ -92,9 +94,11 @@ class CompressedPredictor(Predictor):
 
     def predict(self, inputs: np.ndarray) -> np.ndarray:
         coefficients = np.asarray(self.inner.predict(inputs), dtype=np.float32)
-        outputs = coefficients @ self.shapes
-        outputs += self.mean
-        return outputs
+        # In torch, not numpy: the API runs torch on one thread per prediction (sgt.ml.parallel),
+        # while numpy's BLAS threads spin against each other on a busy machine (one pose of
+        # 150,000 outputs: 3 ms against 20-60 ms, measured under load).
+        outputs = torch.addmm(self._mean, torch.from_numpy(coefficients), self._shapes)
+        return outputs.numpy()
 
     def to_bytes(self) -> bytes:
         payload = {
