@@ -65,9 +65,11 @@ class Settings(BaseSettings):
     log_level: str = Field("info", description="Log level: debug, info, warning, error.")
 
     max_in_size: int = Field(16384, ge=1, description="Largest in_size a model may have.")
-    max_out_size: int = Field(16384, ge=1, description="Largest out_size a model may have.")
+    max_out_size: int = Field(300_000, ge=1, description="Largest out_size a model may have.")
     max_parameters: int = Field(
-        50_000_000, ge=1, description="Largest parameter count the network of a model may imply."
+        50_000_000,
+        ge=1,
+        description="Largest parameter count a model may allocate (its model type judges).",
     )
     max_client_data_bytes: int = Field(
         1 << 20, ge=2, description="Largest client_data, measured as compact JSON."

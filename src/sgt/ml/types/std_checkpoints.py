@@ -1,7 +1,9 @@
-"""Reading any checkpoint `std` may have written: one family's predictor, or a blend of them.
+"""Reading any checkpoint `std` may have written: one family's predictor, a blend of them, or
+either behind principal shapes (`std_compressed`).
 
 The families come from the caller (`sgt.ml.registry` via `StdModelType`), so a new family is
-readable as soon as it is registered. Imports `sgt.ml.base`, `sgt.ml.checkpoints` and `blend`.
+readable as soon as it is registered. Imports `sgt.ml.base`, `sgt.ml.checkpoints`, `blend`
+and `std_compressed`.
 """
 
 from __future__ import annotations
@@ -10,7 +12,7 @@ from collections.abc import Mapping
 
 from sgt.ml.base import Family, Predictor
 from sgt.ml.checkpoints import CheckpointUnreadable, Envelope, unpack_checkpoint
-from sgt.ml.types import blend
+from sgt.ml.types import blend, std_compressed
 
 
 def load_std_checkpoint(data: bytes, *, device: str, families: Mapping[str, Family]) -> Predictor:
@@ -18,6 +20,12 @@ def load_std_checkpoint(data: bytes, *, device: str, families: Mapping[str, Fami
 
     Raises CheckpointUnreadable for bytes that are not a checkpoint, or of an unknown kind."""
     envelope = unpack_checkpoint(data, device=device)
+    if envelope.kind == std_compressed.KIND:
+        return std_compressed.load_compressed_payload(
+            envelope.shape,
+            envelope.payload,
+            load_inner=lambda inner: load_std_checkpoint(inner, device=device, families=families),
+        )
     if envelope.kind == blend.KIND:
         return blend.load_blend_payload(
             envelope.shape,

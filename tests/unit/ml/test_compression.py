@@ -1,0 +1,164 @@
+"""Principal shapes (ml/numerics/compression) and `std` on many outputs (std_compressed)."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+import torch
+
+from sgt.ml.base import ModelShape, TrainingRun
+from sgt.ml.checkpoints import CheckpointUnreadable, pack_checkpoint
+from sgt.ml.families.linear import LINEAR
+from sgt.ml.numerics.compression import (
+    count_for_validation,
+    count_for_variance,
+    fit_pca,
+    held_out_unexplained,
+    project,
+    reconstruct,
+)
+from sgt.ml.registry import STD
+from sgt.ml.types.std_compressed import (
+    COMPRESS_MIN_OUT_SIZE,
+    MAX_COMPONENTS,
+    CompressedPredictor,
+    CompressedRun,
+)
+
+
+def low_rank(
+    rows: int, columns: int, rank: int, *, noise: float = 0.0, seed: int = 0
+) -> np.ndarray:
+    rng = np.random.default_rng(seed)
+    factors = rng.normal(size=(rows, rank)) * np.geomspace(10.0, 1.0, rank)
+    data = factors @ rng.normal(size=(rank, columns)) + noise * rng.normal(size=(rows, columns))
+    return (data - data.mean(axis=0)).astype(np.float32)
+
+
+def test_shapes_are_orthonormal_and_rebuild_low_rank_rows() -> None:
+    data = low_rank(40, 500, 5)
+    shapes = fit_pca(data, max_components=10)
+    assert shapes.count == 5  # the rank, not the bound
+    gram = shapes.components @ shapes.components.T
+    assert np.allclose(gram, np.eye(5), atol=1e-4)
+    rebuilt = reconstruct(project(data, shapes.components), shapes.components)
+    assert np.abs(rebuilt - data).max() < 1e-3 * np.abs(data).max()
+    assert shapes.variances[0] >= shapes.variances[-1]
+    assert np.isclose(shapes.variances.sum(), shapes.total_variance, rtol=1e-4)
+
+
+def test_the_bound_caps_the_shapes_and_keeps_the_largest() -> None:
+    data = low_rank(40, 300, 8)
+    shapes = fit_pca(data, max_components=3)
+    assert shapes.components.shape == (3, 300)
+    assert count_for_variance(shapes, kept=0.5) <= 3
+    full = fit_pca(data, max_components=8)
+    assert np.allclose(np.abs(shapes.components), np.abs(full.components[:3]), atol=1e-3)
+
+
+def test_constant_rows_give_one_zero_shape() -> None:
+    shapes = fit_pca(np.zeros((6, 20), dtype=np.float32), max_components=4)
+    assert shapes.components.shape == (1, 20)
+    assert not shapes.components.any()
+    assert count_for_variance(shapes, kept=0.99) == 1
+
+
+def test_the_variance_rule_counts_the_shapes_that_explain_enough() -> None:
+    data = low_rank(50, 200, 6)
+    shapes = fit_pca(data, max_components=6)
+    explained = np.cumsum(shapes.variances) / shapes.total_variance
+    for kept in (0.5, 0.9, 0.999):
+        count = count_for_variance(shapes, kept=kept)
+        assert explained[count - 1] >= kept
+        assert count == 1 or explained[count - 2] < kept
+
+
+def test_held_out_rows_stop_gaining_once_shapes_are_noise() -> None:
+    data = low_rank(120, 400, 4, noise=0.05)
+    shapes = fit_pca(data[:90], max_components=30)
+    unexplained = held_out_unexplained(data[90:], shapes.components)
+    assert np.all(np.diff(unexplained) <= 1e-9)  # more shapes never explain less
+    assert count_for_validation(unexplained, tolerance=1e-3) == 4
+
+
+def many_outputs(rows: int, *, seed: int = 0) -> tuple[np.ndarray, np.ndarray]:
+    """Targets wider than the compression threshold, linear in the inputs through 3 shapes."""
+    rng = np.random.default_rng(seed)
+    inputs = rng.uniform(-1.0, 1.0, size=(rows, 3)).astype(np.float32)
+    shapes = rng.normal(size=(3, COMPRESS_MIN_OUT_SIZE + 6))
+    targets = inputs.astype(np.float64) @ shapes + 5.0
+    return inputs, targets.astype(np.float32)
+
+
+def linear_coefficients(shape: ModelShape, inputs: np.ndarray, targets: np.ndarray) -> TrainingRun:
+    return LINEAR.start_training(shape, inputs, targets, start=None, seed=0, device="cpu")
+
+
+def converge(run: TrainingRun) -> None:
+    for _ in range(50):
+        if run.step().is_converged:
+            return
+    raise AssertionError("the run did not converge")
+
+
+def test_a_compressed_run_learns_few_coefficients_and_rebuilds_every_output() -> None:
+    inputs, targets = many_outputs(60)
+    shape = ModelShape(3, targets.shape[1])
+    run = CompressedRun(
+        shape=shape,
+        inputs=inputs[:40],
+        targets=targets[:40],
+        untrained=STD.initial(shape, seed=0),
+        make_coefficient_run=linear_coefficients,
+        seed=0,
+    )
+    converge(run)
+    assert run.components == 3
+    predicted = run.best().predict(inputs[40:])
+    assert predicted.shape == (20, shape.out_size) and predicted.dtype == np.float32
+    assert np.sqrt(np.mean((predicted - targets[40:]) ** 2)) < 1e-2 * targets.std()
+
+
+def test_std_compresses_wide_models_and_its_checkpoint_round_trips() -> None:
+    inputs, targets = many_outputs(40)
+    shape = ModelShape(3, targets.shape[1])
+    untrained = STD.initial(shape, seed=0)
+    assert isinstance(untrained, CompressedPredictor)
+    assert not untrained.predict(inputs[:2]).any()  # untrained, a wide std answers 0
+    run = STD.start_training(shape, inputs, targets, start=None, seed=0, device="cpu")
+    assert isinstance(run, CompressedRun)
+    run.step()  # the shapes are fitted; the coefficient model is std's own (untrained yet)
+    trained = run.best()
+    assert isinstance(trained, CompressedPredictor) and trained.components == run.components
+    data = trained.to_bytes()
+    # float32 shapes and mean beside the coefficient model's own checkpoint
+    tables = 4 * (run.components + 1) * shape.out_size
+    assert len(data) < tables + len(trained.inner.to_bytes()) + 4096
+    loaded = STD.load(data, device="cpu")
+    assert isinstance(loaded, CompressedPredictor)
+    assert np.array_equal(loaded.predict(inputs), trained.predict(inputs))
+
+
+def test_the_parameter_bound_counts_what_a_compressed_std_allocates() -> None:
+    wide = ModelShape(9, 150_000)
+    assert STD.parameter_count(wide) < 50_000_000
+    assert STD.parameter_count(wide) >= MAX_COMPONENTS * wide.out_size
+    narrow = ModelShape(9, COMPRESS_MIN_OUT_SIZE - 1)
+    # Below the threshold every direct candidate is counted, each as wide as the outputs.
+    assert STD.parameter_count(narrow) > STD.parameter_count(ModelShape(9, COMPRESS_MIN_OUT_SIZE))
+
+
+def test_a_compressed_checkpoint_with_mismatched_shapes_is_refused() -> None:
+    inner = LINEAR.initial(ModelShape(2, 3), seed=0)
+    shape = ModelShape(2, COMPRESS_MIN_OUT_SIZE)
+    broken = pack_checkpoint(
+        kind="pca",
+        shape=shape,
+        payload={
+            "shapes": torch.zeros(2, shape.out_size),
+            "mean": torch.zeros(shape.out_size),
+            "inner": torch.frombuffer(bytearray(inner.to_bytes()), dtype=torch.uint8),
+        },
+    )
+    with pytest.raises(CheckpointUnreadable):
+        STD.load(broken, device="cpu")
