@@ -133,8 +133,8 @@ def _decode_with_constants(body: bytes | bytearray, request_type: type[T]) -> T:
         text = bytes(body).decode("utf-8-sig")  # a leading byte order mark is tolerated
     except UnicodeDecodeError as error:
         raise InvalidRequest(
-            f"request body is not valid UTF-8 (byte 0x{body[error.start]:02x} at offset "
-            f"{error.start})"
+            "request body is not valid JSON text: not valid UTF-8 "
+            f"(byte 0x{body[error.start]:02x} at offset {error.start})"
         ) from None
     try:
         value: Any = json.loads(text)
