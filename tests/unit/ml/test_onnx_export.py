@@ -274,3 +274,29 @@ def test_the_tree_builder_sums_boosted_trees_with_a_base_value() -> None:
     got = run_piece(head, ROWS, 2)
     first = np.where(ROWS[:, 0] <= 0.5, 1.0, 2.0) + np.where(ROWS[:, 1] <= -0.25, 3.0, 4.0)
     np.testing.assert_allclose(got, np.stack([first + 0.5, 10 * first + 5.0], axis=1))
+
+
+def test_the_compressed_path_for_many_outputs_exports_what_it_serves(tmp_path: Path) -> None:
+    # Enough outputs for std to compress them into principal shapes (std_compressed).
+    out_size = 2_048
+    rng = np.random.default_rng(11)
+    inputs = rng.uniform(-1.0, 1.0, size=(30, 3)).astype(np.float32)
+    patterns = rng.normal(size=(3, out_size))
+    targets = (np.tanh(inputs) @ patterns + 0.01 * rng.normal(size=(30, out_size))).astype(
+        np.float32
+    )
+    with serving_in_float64():
+        run = SMALL_STD.start_training(
+            ModelShape(3, out_size), inputs, targets, start=None, seed=3, device="cpu"
+        )
+        for _ in range(5000):
+            if run.step().is_converged:
+                break
+        predictor = run.best()
+    assert predictor.kind == "pca"
+    probe = probe_rows(inputs, rows=2_000)
+    path = tmp_path / "model.onnx"
+    path.write_bytes(export_predictor(predictor).content)
+    outputs, _ = run_in_sandbox(path, probe, tmp_path)
+    assert outputs.shape == (2_000, out_size)
+    assert_agrees(outputs, predictor.predict(probe), targets)

@@ -12,12 +12,13 @@ from dataclasses import dataclass
 
 from sgt.ml.base import Predictor
 from sgt.ml.export.graph import INPUT_NAME, OPSET, OUTPUT_NAME, Exporter, GraphBuilder
-from sgt.ml.export.kinds import blend, forest, gp, linear, mlp
+from sgt.ml.export.kinds import blend, compressed, forest, gp, linear, mlp
 from sgt.ml.families import forest as forest_family
 from sgt.ml.families import gp as gp_family
 from sgt.ml.families import linear as linear_family
 from sgt.ml.families import mlp as mlp_family
 from sgt.ml.types import blend as blend_type
+from sgt.ml.types import std_compressed
 
 EXPORTERS: dict[str, Exporter] = {
     gp_family.KIND: gp.export_gp,
@@ -25,6 +26,7 @@ EXPORTERS: dict[str, Exporter] = {
     mlp_family.KIND: mlp.export_mlp,
     forest_family.KIND: forest.export_forest,
     blend_type.KIND: blend.export_blend,
+    std_compressed.KIND: compressed.export_compressed,
 }
 
 
