@@ -102,6 +102,50 @@ class GpPredictor(Predictor):
                 outputs[begin : begin + chunk] = values.to(torch.float32).cpu().numpy()
         return outputs
 
+    def raw_spread(self, inputs: np.ndarray) -> np.ndarray:
+        """Predictive standard deviation of a new target (posterior variance plus the learnt
+        noise), in target units; the kernel is shared by all outputs, so only the scale differs."""
+        raw = np.ascontiguousarray(inputs, dtype=np.float32)
+        variance = np.empty(raw.shape[0], dtype=np.float64)
+        inverse = self._inverse_gram()
+        chunk = max(1, _KERNEL_CHUNK_ENTRIES // max(1, self._rows_scaled.shape[0]))
+        dtype = self._rows_scaled.dtype
+        with torch.inference_mode():
+            for begin in range(0, raw.shape[0], chunk):
+                batch = torch.from_numpy(raw[begin : begin + chunk]).to(self.device, dtype)
+                scaled = torch.addcmul(self._offset, batch, self._gain)
+                kernel = covariance(scaled, self._rows_scaled, self._signal, self.hyper.family)
+                explained = (torch.matmul(kernel, inverse.to(dtype)) * kernel).sum(dim=1)
+                variance[begin : begin + chunk] = (self._signal - explained).double().cpu().numpy()
+        return self._to_target_units(variance)
+
+    def held_out_spread(self, inputs: np.ndarray, rows: np.ndarray) -> np.ndarray | None:
+        """The exact leave-one-out predictive deviation, 1 / sqrt(diag(K⁻¹)), when `rows` are
+        this posterior's own conditioning rows in order (as a GP run's residuals list them)."""
+        if len(rows) != self.rows.shape[0]:
+            return super().held_out_spread(inputs, rows)
+        diagonal = torch.diagonal(self._inverse_gram()).double().cpu().numpy()
+        return self._to_target_units(1.0 / np.maximum(diagonal, 1e-300) - self._noise())
+
+    def _to_target_units(self, variance: np.ndarray) -> np.ndarray:
+        total = np.maximum(variance, 0.0) + self._noise()
+        scale = self.targets_scaler.scale.double().cpu().numpy()
+        return np.sqrt(total)[:, None] * scale[None, :]
+
+    def _noise(self) -> float:
+        return float(torch.exp(self.hyper.log_noise)) + JITTER
+
+    def _inverse_gram(self) -> torch.Tensor:
+        """(K + noise·I)⁻¹ of the conditioning rows, float64, computed once per predictor."""
+        cached = getattr(self, "_cached_inverse", None)
+        if cached is None:
+            with torch.inference_mode():
+                rows = self.rows / torch.exp(self.hyper.log_lengths)
+                factor = factorise(rows, *variances(self.hyper), self.hyper.family)
+                cached = torch.cholesky_inverse(factor)
+            self._cached_inverse = cached
+        return cached
+
     def to_bytes(self) -> bytes:
         payload = {
             "family": self.hyper.family,
@@ -111,7 +155,9 @@ class GpPredictor(Predictor):
             "inputs_scaler": self.inputs_scaler.to_state(),
             "targets_scaler": self.targets_scaler.to_state(),
         }
-        return pack_checkpoint(kind=KIND, shape=self.shape, payload=payload)
+        return pack_checkpoint(
+            kind=KIND, shape=self.shape, payload=payload, calibration=self.calibration
+        )
 
 
 def _serving_dtype(rows_scaled: torch.Tensor, weights: torch.Tensor, hyper: Hyper) -> torch.dtype:

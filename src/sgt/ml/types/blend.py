@@ -49,7 +49,9 @@ class BlendPredictor(Predictor):
             "weights": torch.tensor(self.weights, dtype=torch.float64),
             "members": [member.to_bytes() for member in self.members],
         }
-        return pack_checkpoint(kind=KIND, shape=self.shape, payload=payload)
+        return pack_checkpoint(
+            kind=KIND, shape=self.shape, payload=payload, calibration=self.calibration
+        )
 
 
 def load_blend_payload(
