@@ -4,7 +4,7 @@ A model type turns (inputs, targets) into a `Predictor` through a `TrainingRun` 
 trainer (`sgt.training`) drives runs and stores `Predictor.to_bytes()` as checkpoints; the API
 loads them back with `ModelType.load` and calls `predict`. Neither side knows which type it holds.
 `sgt.ml.registry` lists the implementations. This module imports numpy, the standard library and
-`sgt.ml.numerics.calibration` (pure), nothing else of `sgt.ml`: implementations import it, never
+`sgt.ml.numerics.calibration` and `.selection` (pure), nothing else of `sgt.ml`: implementations import it, never
 the other way round.
 """
 
@@ -17,6 +17,7 @@ from typing import Any, Protocol
 import numpy as np
 
 from sgt.ml.numerics.calibration import Calibration, rows_out_of_range
+from sgt.ml.numerics.selection import spread_weighted_farthest_batch
 
 # (row indices, residuals on standardised targets, one row per index): how a run's best weights
 # err on rows they were not fitted to.
@@ -94,12 +95,38 @@ class Predictor(ABC):
         base = np.ones((len(inputs), 1)) if spread is None else spread
         return np.asarray(base * self.calibration.scale, dtype=np.float32)
 
+    def predict_with_std(self, inputs: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """(`predict`, `predict_std`) of the same rows; a kind whose two share work (a GP's
+        kernel) answers both in one pass."""
+        return self.predict(inputs), self.predict_std(inputs)
+
     def out_of_range(self, inputs: np.ndarray) -> np.ndarray:
         """(n,) booleans: rows with an input outside the calibration's per-input bounds (the
         training range widened by 10 % each side); all False when uncalibrated."""
         if self.calibration is None:
             return np.zeros(len(inputs), dtype=bool)
         return rows_out_of_range(inputs, self.calibration.low, self.calibration.high)
+
+    def suggest_rows(self, candidates: np.ndarray, k: int) -> list[int]:
+        """k distinct indices into `candidates` (m, in_size), 1 ≤ k ≤ m: the rows whose labels
+        would most improve the model, chosen as a batch that avoids redundancy.
+
+        Default: greedy farthest-point in standardised input space (each input divided by its
+        training range where calibrated, else by the candidates' spread), weighted by the mean
+        over outputs of `predict_std` relative to its own mean (1 where the spread is zero)."""
+        rows = np.asarray(candidates, dtype=np.float64)
+        if self.calibration is not None:
+            width = self.calibration.high - self.calibration.low
+        else:
+            width = rows.std(axis=0)
+        standardised = rows / np.where(np.isfinite(width) & (width > 0), width, 1.0)
+        deviation = self.predict_std(np.asarray(candidates, dtype=np.float32)).astype(np.float64)
+        typical = deviation.mean(axis=0)
+        relative = deviation / np.where(typical > 0, typical, 1.0)
+        spread = relative.mean(axis=1) if relative.size else np.ones(len(rows))
+        return spread_weighted_farthest_batch(
+            standardised=standardised, spread=np.where(spread > 0, spread, 1.0), k=k
+        )
 
     @abstractmethod
     def to_bytes(self) -> bytes:

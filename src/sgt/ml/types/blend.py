@@ -44,6 +44,14 @@ class BlendPredictor(Predictor):
             outputs += weight * member.predict(inputs)
         return np.asarray(outputs, dtype=np.float32)
 
+    def suggest_rows(self, candidates: np.ndarray, k: int) -> list[int]:
+        """Through the first member with a selection rule of its own (a GP's posterior), which
+        sees the training rows; the default rule otherwise."""
+        for member in self.members:
+            if type(member).suggest_rows is not Predictor.suggest_rows:
+                return member.suggest_rows(candidates, k)
+        return super().suggest_rows(candidates, k)
+
     def to_bytes(self) -> bytes:
         payload = {
             "weights": torch.tensor(self.weights, dtype=torch.float64),
