@@ -20,7 +20,7 @@ from sgt import __version__
 from sgt.api.errors import REQUEST_EXCEPTION, error_response, internal_error_response
 from sgt.api.metrics import UNMATCHED_ROUTE, RequestMetrics
 from sgt.api.openapi import install_components
-from sgt.api.routes import auth, dashboard, docs, health, models, run, train_data
+from sgt.api.routes import auth, dashboard, docs, health, models, run, suggest, train_data
 from sgt.config import Settings, load_settings
 from sgt.ml.runtime import configure_torch
 from sgt.services.context import ServiceContext, open_context
@@ -29,7 +29,7 @@ from sgt.services.throttle import CLIENT_ADDRESS
 log = logging.getLogger("sgt.api")
 PREFIX = "/sgt"
 # The contract's operations, served under PREFIX and described in the OpenAPI components.
-OPERATION_GROUPS = (auth, models, run, train_data)
+OPERATION_GROUPS = (auth, models, run, suggest, train_data)
 
 
 def create_app(settings: Settings, ctx: ServiceContext | None = None) -> FastAPI:

@@ -4,8 +4,8 @@ A model type turns (inputs, targets) into a `Predictor` through a `TrainingRun` 
 trainer (`sgt.training`) drives runs and stores `Predictor.to_bytes()` as checkpoints; the API
 loads them back with `ModelType.load` and calls `predict`. Neither side knows which type it holds.
 `sgt.ml.registry` lists the implementations. This module imports numpy, the standard library and
-`sgt.ml.numerics.calibration` and `.selection` (pure), nothing else of `sgt.ml`: implementations import it, never
-the other way round.
+the pure `sgt.ml.numerics.calibration` and `.selection`, nothing else of `sgt.ml`:
+implementations import it, never the other way round.
 """
 
 from __future__ import annotations

@@ -180,7 +180,7 @@ class GpPredictor(Predictor):
     def _to_target_units(self, variance: np.ndarray) -> np.ndarray:
         total = np.maximum(variance, 0.0) + self._noise()
         scale = self.targets_scaler.scale.double().cpu().numpy()
-        return np.sqrt(total)[:, None] * scale[None, :]
+        return np.asarray(np.sqrt(total)[:, None] * scale[None, :], dtype=np.float64)
 
     def _noise(self) -> float:
         return float(torch.exp(self.hyper.log_noise)) + JITTER

@@ -75,8 +75,7 @@ def rows_out_of_range(inputs: np.ndarray, low: np.ndarray, high: np.ndarray) -> 
     rows = np.asarray(inputs, dtype=np.float64)
     if rows.shape[0] == 0:
         return np.zeros(0, dtype=bool)
-    outside: np.ndarray = ((rows < low) | (rows > high)).any(axis=1)
-    return outside
+    return np.asarray(((rows < low) | (rows > high)).any(axis=1), dtype=bool)
 
 
 def conformal_scale(residuals: np.ndarray, spreads: np.ndarray) -> np.ndarray:
