@@ -28,6 +28,7 @@ from sgt.api.routes import (
     health,
     models,
     run,
+    suggest,
     train_data,
     versions,
 )
@@ -39,7 +40,7 @@ from sgt.services.throttle import CLIENT_ADDRESS
 log = logging.getLogger("sgt.api")
 PREFIX = "/sgt"
 # The contract's operations, served under PREFIX and described in the OpenAPI components.
-OPERATION_GROUPS = (auth, models, run, train_data, versions, export)
+OPERATION_GROUPS = (auth, models, run, suggest, train_data, versions, export)
 
 
 def create_app(settings: Settings, ctx: ServiceContext | None = None) -> FastAPI:

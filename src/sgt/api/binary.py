@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from sgt.api.schemas import Float32Array, Matrix, TrainArrays
+from sgt.api.schemas import Float32Array, Matrix, RunWithStdArrays, TrainArrays
 from sgt.domain.samples import from_float32_bytes, to_float32_rows
 
 FLOAT32_LE = np.dtype("<f4")
@@ -37,3 +37,12 @@ def array_object(matrix: np.ndarray) -> Float32Array:
     """`matrix` (n, m) as the binary extension's object; encoded by msgspec as base64."""
     data = np.ascontiguousarray(matrix, dtype=FLOAT32_LE)
     return Float32Array(dtype="float32", shape=list(data.shape), base64=bytearray(data.data))
+
+
+def arrays_with_std(
+    mean: np.ndarray, std: np.ndarray, out_of_range: np.ndarray
+) -> RunWithStdArrays:
+    """The binary answer of `run_sgt_model` with `"return_std": true`."""
+    return RunWithStdArrays(
+        mean=array_object(mean), std=array_object(std), out_of_range=out_of_range.tolist()
+    )

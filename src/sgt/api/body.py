@@ -25,7 +25,7 @@ from sgt.errors import InvalidRequest, InvalidSamples
 
 T = TypeVar("T", bound=msgspec.Struct)
 
-SAMPLE_FIELDS = ("data", "train_data")
+SAMPLE_FIELDS = ("data", "train_data", "candidates")
 PAUSE_GC_BYTES = 1 << 20
 _LOCATION = re.compile(r"^(?P<what>.*?)(?: - at `\$(?P<path>[^`]*)`)?$", re.DOTALL)
 SURROGATE_PROBLEM = "holds a lone UTF-16 surrogate; strings must be valid Unicode"

@@ -5,6 +5,8 @@ and encodes (so the document cannot drift from the wire). Must not import sgt.tr
 
 from __future__ import annotations
 
+import types
+import typing
 from collections.abc import Iterable
 from typing import Any
 
@@ -49,10 +51,10 @@ def route_documentation(operation: Operation[Any], *, authenticated: bool) -> di
 
 def install_components(app: FastAPI, operations: Iterable[Operation[Any]]) -> None:
     """Add the schemas the operations' bodies refer to under `components/schemas`."""
-    types: list[Any] = [ErrorBody]
+    bodies: list[Any] = [ErrorBody]
     for operation in operations:
-        types += [operation.request_type, operation.response_type]
-    _, components = msgspec.json.schema_components(types, ref_template=REF_TEMPLATE)
+        bodies += [operation.request_type, *_members(operation.response_type)]
+    _, components = msgspec.json.schema_components(bodies, ref_template=REF_TEMPLATE)
     build = app.openapi
 
     def openapi() -> dict[str, Any]:
@@ -67,8 +69,19 @@ def install_components(app: FastAPI, operations: Iterable[Operation[Any]]) -> No
 
 def _schema_of(body_type: Any) -> dict[str, Any]:
     # A named body becomes a $ref into the components; lists and unions are written inline.
-    [schema], _ = msgspec.json.schema_components([body_type], ref_template=REF_TEMPLATE)
-    return schema
+    # Union members are described one by one: msgspec refuses a union of several untagged
+    # Structs as a whole (it could not decode one), though each encodes plainly.
+    schemas = []
+    for member in _members(body_type):
+        [schema], _ = msgspec.json.schema_components([member], ref_template=REF_TEMPLATE)
+        schemas.append(schema)
+    return schemas[0] if len(schemas) == 1 else {"anyOf": schemas}
+
+
+def _members(body_type: Any) -> tuple[Any, ...]:
+    if isinstance(body_type, types.UnionType):
+        return typing.get_args(body_type)
+    return (body_type,)
 
 
 def _describe(operation: Operation[Any], *, authenticated: bool) -> str:

@@ -96,6 +96,13 @@ class RunModelRequest(ModelRef, kw_only=True):
     data: Matrix | Float32Array
     # Extension: "binary" answers a Float32Array object instead of the nested list.
     response_format: Literal["json", "binary"] = "json"
+    # Extension: true answers RunWithStdBody (RunWithStdArrays when binary) instead.
+    return_std: bool = False
+
+
+class SuggestSamplesRequest(ModelRef, kw_only=True):
+    candidates: Matrix | Float32Array
+    k: int
 
 
 class UploadTrainDataRequest(ModelRef, kw_only=True):
@@ -131,6 +138,15 @@ class ErrorBody(msgspec.Struct):
 
     exception: str
     message: str
+
+
+class RunWithStdArrays(msgspec.Struct, kw_only=True):
+    """`run_sgt_model` with `"return_std": true` and `"response_format": "binary"`: the mean and
+    the standard deviation as Float32Array objects of shape [n, out_size]."""
+
+    mean: Float32Array
+    std: Float32Array
+    out_of_range: list[bool]
 
 
 # Response bodies. They are dataclasses, not Structs: the pipeline encodes them with orjson,
@@ -215,3 +231,15 @@ class ExportModelBody:
     in_size: int
     out_size: int
     base64: str
+
+
+@dataclass(frozen=True)
+class RunWithStdBody:
+    """`run_sgt_model` with `"return_std": true` (extension): n × out_size means and calibrated
+    standard deviations (mean ± 1.645·std is a 90 % interval), and per row whether an input lies
+    outside the training inputs' range (docs/uncertainty.md). The handler passes numpy arrays,
+    which orjson writes as these lists."""
+
+    mean: Matrix
+    std: Matrix
+    out_of_range: list[bool]

@@ -203,13 +203,47 @@ def model_types(client: Client) -> None:
     type=click.Path(dir_okay=False, path_type=Path),
     help="Write predictions to a .csv, .json or .npy file instead of stdout.",
 )
+@click.option(
+    "--std",
+    "return_std",
+    is_flag=True,
+    help='Answer {"mean", "std", "out_of_range"} as JSON (stdout or a .json --output): '
+    "calibrated standard deviations, mean ± 1.645·std being a 90 % interval.",
+)
 @client_command(chunked=True)
-def run_model(client: Client, name: str, app_name: str, inputs: Path, output: Path | None) -> None:
+def run_model(
+    client: Client,
+    name: str,
+    app_name: str,
+    inputs: Path,
+    output: Path | None,
+    return_std: bool,
+) -> None:
     """Predict outputs for the rows of INPUTS (.csv, .json or .npy)."""
+    if return_std and output is not None and output.suffix.lower() != ".json":
+        raise click.BadParameter("with --std the output is a JSON object: use a .json file")
     rows = read_matrix(inputs)
     with _progress_bar(len(rows), "running") as progress:
-        predictions = client.run(name, app_name, rows, progress=progress)
-    write_matrix(predictions, output)
+        if not return_std:
+            write_matrix(client.run(name, app_name, rows, progress=progress), output)
+            return
+        answer = client.run_with_std(name, app_name, rows, progress=progress)
+    if output is None:
+        _echo_json(answer)
+    else:
+        output.write_text(json.dumps(answer))
+        click.echo(f"wrote {len(answer['mean'])} rows with std to {output}", err=True)
+
+
+@click.command("suggest")
+@named_model
+@click.argument("candidates", type=click.Path(exists=True, dir_okay=False, path_type=Path))
+@click.option("-k", "count", type=int, required=True, help="How many rows to suggest.")
+@client_command()
+def suggest(client: Client, name: str, app_name: str, candidates: Path, count: int) -> None:
+    """Print the indices (0-based) of the COUNT rows of CANDIDATES (.csv, .json or .npy) whose
+    labels would most improve the model, as a JSON list."""
+    _echo_json(client.suggest_samples(name, app_name, read_matrix(candidates), count))
 
 
 @click.command("upload")
@@ -323,6 +357,7 @@ def rollback(client: Client, name: str, app_name: str, version: int) -> None:
 CLIENT_COMMANDS = (
     model,
     run_model,
+    suggest,
     upload,
     status,
     clear,

@@ -78,9 +78,12 @@ def train_matrices(
     return inputs_matrix, labels_matrix
 
 
-def run_body(fields: dict[str, Any], data: Float32Matrix, start: int, stop: int) -> bytes:
-    """A `run_sgt_model` body: `fields` and rows `start` to `stop` of `data` as `data`."""
-    return _body_with(fields, "data", _array_json(data, start, stop))
+def run_body(
+    fields: dict[str, Any], data: Float32Matrix, start: int, stop: int, *, field: str = "data"
+) -> bytes:
+    """A `run_sgt_model` body: `fields` and rows `start` to `stop` of `data` as `field`
+    (`candidates` for `suggest_sgt_model_samples`)."""
+    return _body_with(fields, field, _array_json(data, start, stop))
 
 
 def upload_body(

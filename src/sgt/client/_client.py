@@ -212,14 +212,18 @@ class Client:
         app_name: str,
         data: Any,
         progress: Callable[[int, int], None] | None = None,
-    ) -> list[list[float]]:
+        return_std: bool = False,
+    ) -> Any:
         """Run the model on `data` (n rows of in_size numbers: lists, or anything with
-        `.tolist()` such as a numpy array) and return n rows of out_size numbers, in order.
+        `.tolist()` such as a numpy array) and return n rows of out_size numbers, in order;
+        with `return_std=True`, the dict of `run_with_std` instead.
 
         Sent `chunk_rows` rows per request; `progress(done_rows, total_rows)` is called after
         each. Raises `RunWeightsNetException` for data of the wrong shape or non-finite numbers
         (ragged rows and NaN are caught before anything is sent).
         """
+        if return_std:
+            return self.run_with_std(name, app_name, data, progress)
         if self._uses_binary():
             return self._run_binary(name, app_name, data, progress)
         path = "/public/run_sgt_model"
@@ -242,6 +246,70 @@ class Client:
         return outputs
 
     run_model = run
+
+    def run_with_std(
+        self,
+        name: str,
+        app_name: str,
+        data: Any,
+        progress: Callable[[int, int], None] | None = None,
+    ) -> dict[str, list[Any]]:
+        """`run(..., return_std=True)`: `{"mean": n rows, "std": n rows, "out_of_range": n
+        booleans}`; mean ± 1.645·std is a calibrated 90 % interval, and `out_of_range` marks rows
+        with an input outside the training range (docs/uncertainty.md). Chunked as `run`."""
+        path = "/public/run_sgt_model"
+        answer: dict[str, list[Any]] = {"mean": [], "std": [], "out_of_range": []}
+        if self._uses_binary():
+            matrix = float32_matrix(data, field="data", error=RunWeightsNetException)
+            fields = self._auth(
+                name=name, app_name=app_name, response_format="binary", return_std=True
+            )
+            for start, stop in chunk_bounds(matrix.rows, self.chunk_rows):
+                encoded = run_body(fields, matrix, start, stop)
+                result = self._call_chunk(path, encoded, rows_done=start, is_idempotent=True)
+                result = _with_std_fields(result, rows=stop - start, path=path)
+                for key in ("mean", "std"):
+                    answer[key].extend(rows_of_answer(result[key], rows=stop - start, path=path))
+                answer["out_of_range"].extend(result["out_of_range"])
+                if progress is not None:
+                    progress(stop, matrix.rows)
+            return answer
+        rows = as_rows(data, field="data", error=RunWeightsNetException)
+        check_row_lengths(rows, field="data", error=RunWeightsNetException)
+        for start, chunk in split_rows(rows, self.chunk_rows):
+            body = self._auth(name=name, app_name=app_name, data=chunk, return_std=True)
+            encoded = encode_body(body, field="data", error=RunWeightsNetException)
+            result = self._call_chunk(path, encoded, rows_done=start, is_idempotent=True)
+            result = _with_std_fields(result, rows=len(chunk), path=path)
+            for key in answer:
+                if len(result[key]) != len(chunk):
+                    raise UnexpectedResponse(
+                        f"{path} answered {len(result[key])} {key} rows for {len(chunk)}",
+                        status_code=200,
+                    )
+                answer[key].extend(result[key])
+            if progress is not None:
+                progress(start + len(chunk), len(rows))
+        return answer
+
+    def suggest_samples(self, name: str, app_name: str, candidates: Any, k: int) -> list[int]:
+        """Which `k` of the `candidates` (m rows of in_size numbers) to label next: k distinct
+        indices into them, the rows whose labels would most improve the model, chosen as a
+        batch. Raises `RunWeightsNetException` for bad candidates or k outside 1..m. One
+        request, however many candidates (the choice depends on all of them)."""
+        path = "/public/suggest_sgt_model_samples"
+        fields = self._auth(name=name, app_name=app_name, k=k)
+        if self._uses_binary():
+            matrix = float32_matrix(candidates, field="candidates", error=RunWeightsNetException)
+            encoded = run_body(fields, matrix, 0, matrix.rows, field="candidates")
+        else:
+            rows = as_rows(candidates, field="candidates", error=RunWeightsNetException)
+            check_row_lengths(rows, field="candidates", error=RunWeightsNetException)
+            body = {**fields, "candidates": rows}
+            encoded = encode_body(body, field="candidates", error=RunWeightsNetException)
+        result = self._call_chunk(path, encoded, rows_done=0, is_idempotent=True)
+        indices: list[int] = _expect(result, list, path)
+        return indices
 
     def upload_train_data(
         self,
@@ -458,6 +526,17 @@ def format_end_time(end_time: str | datetime.datetime) -> str:
             end_time = end_time.astimezone(datetime.timezone.utc)  # noqa: UP017 (3.11+)
         return end_time.strftime(END_TIME_FORMAT)
     raise TypeError("end_time must be a str or a datetime, got " + type(end_time).__name__)
+
+
+def _with_std_fields(result: Any, *, rows: int, path: str) -> dict[str, Any]:
+    """A `return_std` answer: an object with `mean`, `std` and `out_of_range` (`rows` long)."""
+    answer = _expect(result, dict, path)
+    if set(answer) != {"mean", "std", "out_of_range"}:
+        raise UnexpectedResponse(f"{path} answered fields {sorted(answer)}", status_code=200)
+    flags = answer["out_of_range"]
+    if not isinstance(flags, list) or len(flags) != rows:
+        raise UnexpectedResponse(f"{path} answered out_of_range for other rows", status_code=200)
+    return dict(answer)
 
 
 def _expect(result: Any, kind: type, path: str) -> Any:

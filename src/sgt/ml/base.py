@@ -3,8 +3,9 @@
 A model type turns (inputs, targets) into a `Predictor` through a `TrainingRun` it starts. The
 trainer (`sgt.training`) drives runs and stores `Predictor.to_bytes()` as checkpoints; the API
 loads them back with `ModelType.load` and calls `predict`. Neither side knows which type it holds.
-`sgt.ml.registry` lists the implementations. This module imports numpy and the standard library
-only, and nothing else of `sgt.ml`: implementations import it, never the other way round.
+`sgt.ml.registry` lists the implementations. This module imports numpy, the standard library and
+the pure `sgt.ml.numerics.calibration` and `.selection`, nothing else of `sgt.ml`:
+implementations import it, never the other way round.
 """
 
 from __future__ import annotations
@@ -14,6 +15,9 @@ from dataclasses import dataclass
 from typing import Any, Protocol
 
 import numpy as np
+
+from sgt.ml.numerics.calibration import Calibration, rows_out_of_range
+from sgt.ml.numerics.selection import spread_weighted_farthest_batch
 
 # (row indices, residuals on standardised targets, one row per index): how a run's best weights
 # err on rows they were not fitted to. Every run standardises its targets per column as
@@ -56,10 +60,75 @@ class Predictor(ABC):
 
     kind: str
     shape: ModelShape
+    # Fitted on held-out residuals by the run that chose these weights (`std`), stored in the
+    # checkpoint by passing `calibration=self.calibration` to `pack_checkpoint`; None for an
+    # uncalibrated predictor (an old checkpoint, a type trained outside `std`).
+    calibration: Calibration | None = None
 
     @abstractmethod
     def predict(self, inputs: np.ndarray) -> np.ndarray:
         """Map float32 (n, in_size) to float32 (n, out_size); n may be 0; deterministic."""
+
+    def raw_spread(self, inputs: np.ndarray) -> np.ndarray | None:
+        """The family's own uncalibrated spread (n, out_size) in target units (a GP's posterior
+        standard deviation, an ensemble's member spread), or None where it has none (default)."""
+        return None
+
+    def held_out_spread(self, inputs: np.ndarray, rows: np.ndarray) -> np.ndarray | None:
+        """The raw spread at training rows `rows` (indices into the training `inputs`) as if they
+        had not been fitted: what calibration divides held-out residuals by. Default: the raw
+        spread there (right for families whose validation rows were held out of training)."""
+        return self.raw_spread(inputs[rows])
+
+    def predict_std(self, inputs: np.ndarray) -> np.ndarray:
+        """Standard deviation (n, out_size) float32 of each prediction, calibrated so that
+        mean ± 1.645·std is a 90 % interval.
+
+        Default, for every kind: the raw spread (or 1 where the kind has none) times the
+        calibration's per-output scale, which makes it a split-conformal interval on the held-out
+        residuals of the run that chose the weights; a kind without a spread thus answers a
+        constant per output. Uncalibrated (an old checkpoint): the raw spread unscaled, or zeros
+        where the kind has none (docs/uncertainty.md)."""
+        spread = self.raw_spread(inputs)
+        if self.calibration is None:
+            if spread is None:
+                return np.zeros((len(inputs), self.shape.out_size), dtype=np.float32)
+            return np.asarray(spread, dtype=np.float32)
+        base = np.ones((len(inputs), 1)) if spread is None else spread
+        return np.asarray(base * self.calibration.scale, dtype=np.float32)
+
+    def predict_with_std(self, inputs: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """(`predict`, `predict_std`) of the same rows; a kind whose two share work (a GP's
+        kernel) answers both in one pass."""
+        return self.predict(inputs), self.predict_std(inputs)
+
+    def out_of_range(self, inputs: np.ndarray) -> np.ndarray:
+        """(n,) booleans: rows with an input outside the calibration's per-input bounds (the
+        training range widened by 10 % each side); all False when uncalibrated."""
+        if self.calibration is None:
+            return np.zeros(len(inputs), dtype=bool)
+        return rows_out_of_range(inputs, self.calibration.low, self.calibration.high)
+
+    def suggest_rows(self, candidates: np.ndarray, k: int) -> list[int]:
+        """k distinct indices into `candidates` (m, in_size), 1 ≤ k ≤ m: the rows whose labels
+        would most improve the model, chosen as a batch that avoids redundancy.
+
+        Default: greedy farthest-point in standardised input space (each input divided by its
+        training range where calibrated, else by the candidates' spread), weighted by the mean
+        over outputs of `predict_std` relative to its own mean (1 where the spread is zero)."""
+        rows = np.asarray(candidates, dtype=np.float64)
+        if self.calibration is not None:
+            width = self.calibration.high - self.calibration.low
+        else:
+            width = rows.std(axis=0)
+        standardised = rows / np.where(np.isfinite(width) & (width > 0), width, 1.0)
+        deviation = self.predict_std(np.asarray(candidates, dtype=np.float32)).astype(np.float64)
+        typical = deviation.mean(axis=0)
+        relative = deviation / np.where(typical > 0, typical, 1.0)
+        spread = relative.mean(axis=1) if relative.size else np.ones(len(rows))
+        return spread_weighted_farthest_batch(
+            standardised=standardised, spread=np.where(spread > 0, spread, 1.0), k=k
+        )
 
     @abstractmethod
     def to_bytes(self) -> bytes:

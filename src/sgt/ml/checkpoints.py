@@ -12,7 +12,8 @@ from typing import Any
 
 import torch
 
-from sgt.ml.base import ModelShape
+from sgt.ml.base import ModelShape, Predictor
+from sgt.ml.numerics.calibration import Calibration
 
 _FORMAT = "sgt-checkpoint"
 _VERSION = 1
@@ -29,22 +30,36 @@ class Envelope:
     kind: str
     shape: ModelShape
     payload: dict[str, Any]
+    # None for checkpoints written before calibration existed, or by an uncalibrated run.
+    calibration: Calibration | None = None
+
+    def calibrate(self, predictor: Predictor) -> Predictor:
+        """`predictor` (just read from this envelope) with the stored calibration attached."""
+        predictor.calibration = self.calibration
+        return predictor
 
 
-def pack_checkpoint(*, kind: str, shape: ModelShape, payload: dict[str, Any]) -> bytes:
-    """Serialise a predictor's payload (tensors must already be on the CPU)."""
+def pack_checkpoint(
+    *,
+    kind: str,
+    shape: ModelShape,
+    payload: dict[str, Any],
+    calibration: Calibration | None = None,
+) -> bytes:
+    """Serialise a predictor's payload (tensors must already be on the CPU) and its calibration
+    (an optional key: readers before it ignore it, readers after it accept its absence)."""
     buffer = io.BytesIO()
-    torch.save(
-        {
-            "format": _FORMAT,
-            "version": _VERSION,
-            "kind": kind,
-            "in_size": shape.in_size,
-            "out_size": shape.out_size,
-            "payload": payload,
-        },
-        buffer,
-    )
+    content = {
+        "format": _FORMAT,
+        "version": _VERSION,
+        "kind": kind,
+        "in_size": shape.in_size,
+        "out_size": shape.out_size,
+        "payload": payload,
+    }
+    if calibration is not None:
+        content["calibration"] = calibration.to_state()
+    torch.save(content, buffer)
     return buffer.getvalue()
 
 
@@ -62,7 +77,12 @@ def unpack_checkpoint(data: bytes, *, device: str, kind: str | None = None) -> E
     if content.get("version") != _VERSION:
         raise CheckpointUnreadable(f"unsupported checkpoint version {content.get('version')}")
     shape = ModelShape(int(content["in_size"]), int(content["out_size"]))
-    envelope = Envelope(kind=str(content["kind"]), shape=shape, payload=content["payload"])
+    envelope = Envelope(
+        kind=str(content["kind"]),
+        shape=shape,
+        payload=content["payload"],
+        calibration=Calibration.from_state(content.get("calibration")),
+    )
     if kind is not None and envelope.kind != kind:
         raise CheckpointUnreadable(f"checkpoint holds a '{envelope.kind}' model, not '{kind}'")
     return envelope

@@ -40,6 +40,19 @@ class RowParallelism:
             return np.concatenate([predictor.predict(block) for block in blocks])
         return np.concatenate(list(self._executor().map(predictor.predict, blocks)))
 
+    def predict_with_std(
+        self, predictor: Predictor, inputs: np.ndarray
+    ) -> tuple[np.ndarray, np.ndarray]:
+        """`predictor.predict_with_std` in the same row blocks as `predict`."""
+        if len(inputs) < 2 * BLOCK_ROWS:
+            return predictor.predict_with_std(inputs)
+        blocks = np.array_split(inputs, -(-len(inputs) // BLOCK_ROWS))
+        if self.threads == 1:
+            parts = [predictor.predict_with_std(block) for block in blocks]
+        else:
+            parts = list(self._executor().map(predictor.predict_with_std, blocks))
+        return np.concatenate([p[0] for p in parts]), np.concatenate([p[1] for p in parts])
+
     def _executor(self) -> ThreadPoolExecutor:
         with self._lock:
             if self._pool is None:

@@ -1,8 +1,10 @@
-"""Run a model: validated inputs in, predictions out, from the in-memory cache when unchanged."""
+"""Run a model: validated inputs in, predictions (and, on request, their calibrated standard
+deviations and out-of-range flags) out, from the in-memory cache when unchanged."""
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
 
 import numpy as np
 
@@ -18,6 +20,15 @@ from sgt.storage import checkpoints as checkpoint_store
 from sgt.storage import models as model_store
 
 
+@dataclass(frozen=True)
+class Prediction:
+    """What `run_model_with_std` answers: mean and std (n, out_size) float32, out_of_range (n,)."""
+
+    mean: np.ndarray
+    std: np.ndarray
+    out_of_range: np.ndarray
+
+
 def run_model(
     ctx: ServiceContext,
     user: CurrentUser,
@@ -31,6 +42,45 @@ def run_model(
     Raises ModelNotFound, or InvalidSamples naming the first bad row and column. On the event
     loop, a connection wait or a model not in the cache raises NeedsThread (sgt.services.blocking).
     """
+    shape, inputs, predictor = find_predictor(ctx, user, app_name=app_name, name=name, data=data)
+    if len(inputs) == 0:
+        return np.zeros((0, shape.out_size), dtype=np.float32)
+    return ctx.parallelism.predict(predictor(), inputs)
+
+
+def run_model_with_std(
+    ctx: ServiceContext,
+    user: CurrentUser,
+    *,
+    app_name: str,
+    name: str,
+    data: Sequence[Sequence[float]] | np.ndarray,
+) -> Prediction:
+    """As `run_model`, with each prediction's calibrated standard deviation (docs/uncertainty.md)
+    and whether its row lies outside the training inputs' range. Raises as `run_model`."""
+    shape, inputs, load = find_predictor(ctx, user, app_name=app_name, name=name, data=data)
+    if len(inputs) == 0:
+        empty = np.zeros((0, shape.out_size), dtype=np.float32)
+        return Prediction(empty, empty, np.zeros(0, dtype=bool))
+    predictor = load()
+    mean, std = ctx.parallelism.predict_with_std(predictor, inputs)
+    return Prediction(mean, std, predictor.out_of_range(inputs))
+
+
+def find_predictor(
+    ctx: ServiceContext,
+    user: CurrentUser,
+    *,
+    app_name: str,
+    name: str,
+    data: Sequence[Sequence[float]] | np.ndarray,
+    field: str = "data",
+) -> tuple[ModelShape, np.ndarray, Callable[[], Predictor]]:
+    """The model's shape, `data` validated as its float32 inputs, and a function returning its
+    current predictor (from the cache, loading the checkpoint when it changed); nothing is
+    loaded until it is called, so an empty request needs no checkpoint.
+
+    Raises ModelNotFound, or InvalidSamples naming the first bad row and column."""
     refuse_connection_wait(ctx)
     with ctx.db.read() as session:
         found = model_store.find_model_with_checkpoint_version(
@@ -39,17 +89,17 @@ def run_model(
         if found is None:
             raise ModelNotFound(f"you have no model '{name}' in app '{app_name}'")
         model, version = found
-    inputs = to_input_matrix(data, in_size=model.in_size)
-    if len(inputs) == 0:
-        return np.zeros((0, model.out_size), dtype=np.float32)
-    predictor = ctx.model_cache.get(
-        model.id,
-        version or UNTRAINED_VERSION,
-        lambda: _load_predictor(
-            ctx, model.id, model.model_type, ModelShape(model.in_size, model.out_size), model.seed
-        ),
-    )
-    return ctx.parallelism.predict(predictor, inputs)
+    inputs = to_input_matrix(data, in_size=model.in_size, field=field)
+    shape = ModelShape(model.in_size, model.out_size)
+
+    def predictor() -> Predictor:
+        return ctx.model_cache.get(
+            model.id,
+            version or UNTRAINED_VERSION,
+            lambda: _load_predictor(ctx, model.id, model.model_type, shape, model.seed),
+        )
+
+    return shape, inputs, predictor
 
 
 def _load_predictor(

@@ -24,6 +24,7 @@ CREDENTIALED_COMMANDS = [
     ["model", "clone"],
     ["model", "set-client-data"],
     ["run"],
+    ["suggest"],
     ["upload"],
     ["status"],
     ["clear"],
@@ -255,3 +256,34 @@ def test_rollback_refuses_a_version_below_1_before_calling(
     result = sgt(["rollback", "arm", "0", "--app", "rig"], environment)
     assert result.exit_code == 2
     assert server.received == []
+
+
+def test_run_with_std_prints_mean_std_and_out_of_range(
+    server: FakeServer, environment: dict[str, str | None], tmp_path: Path
+) -> None:
+    inputs = tmp_path / "x.json"
+    inputs.write_text(json.dumps([[0.0, 1.0]]))
+    answer = {"mean": [[1.5]], "std": [[0.25]], "out_of_range": [False]}
+    server.answers["/public/run_sgt_model"] = (200, answer)
+    result = sgt(["run", "arm", "--app", "rig", str(inputs), "--std"], environment)
+    assert result.exit_code == 0, result.output
+    assert json.loads(result.stdout) == answer
+    [(_, body)] = [item for item in server.received if item[0] == "/public/run_sgt_model"]
+    assert body["return_std"] is True
+    refused = sgt(["run", "arm", "--app", "rig", str(inputs), "--std", "-o", "x.csv"], environment)
+    assert refused.exit_code == 2 and ".json" in refused.output
+
+
+def test_suggest_prints_the_indices(
+    server: FakeServer, environment: dict[str, str | None], tmp_path: Path
+) -> None:
+    pool = tmp_path / "pool.json"
+    pool.write_text(json.dumps([[0.0, 1.0], [1.0, 0.0], [2.0, 2.0]]))
+    server.answers["/public/suggest_sgt_model_samples"] = (200, [2, 0])
+    result = sgt(["suggest", "arm", "--app", "rig", str(pool), "-k", "2"], environment)
+    assert result.exit_code == 0, result.output
+    assert json.loads(result.stdout) == [2, 0]
+    [(_, body)] = [
+        item for item in server.received if item[0] == "/public/suggest_sgt_model_samples"
+    ]
+    assert body["k"] == 2

@@ -83,7 +83,9 @@ class ForestPredictor(Predictor):
             "values": self.values.cpu(),
             "depth": self.depth,
         }
-        return pack_checkpoint(kind=KIND, shape=self.shape, payload=payload)
+        return pack_checkpoint(
+            kind=KIND, shape=self.shape, payload=payload, calibration=self.calibration
+        )
 
 
 def load_forest_payload(
@@ -252,7 +254,9 @@ class ForestModelType(ModelType):
 
     def load(self, data: bytes, *, device: str) -> ForestPredictor:
         envelope = unpack_checkpoint(data, device=device, kind=KIND)
-        return load_forest_payload(envelope.shape, envelope.payload, device=device)
+        predictor = load_forest_payload(envelope.shape, envelope.payload, device=device)
+        envelope.calibrate(predictor)
+        return predictor
 
     def start_training(
         self,

@@ -260,7 +260,9 @@ class GpModelType(ModelType):
 
     def load(self, data: bytes, *, device: str) -> GpPredictor:
         envelope = unpack_checkpoint(data, device=device, kind=KIND)
-        return load_gp_payload(envelope.shape, envelope.payload, device=device)
+        predictor = load_gp_payload(envelope.shape, envelope.payload, device=device)
+        envelope.calibrate(predictor)
+        return predictor
 
     def start_training(
         self,

@@ -13,6 +13,7 @@ import torch
 from sgt.ml.base import ModelShape, Predictor
 from sgt.ml.checkpoints import pack_checkpoint
 from sgt.ml.numerics.kernels import JITTER, covariance, factorise, leave_one_out_residuals
+from sgt.ml.numerics.selection import integrated_variance_batch, reference_rows
 from sgt.ml.numerics.standardiser import Standardiser
 
 KIND = "gp"
@@ -102,6 +103,99 @@ class GpPredictor(Predictor):
                 outputs[begin : begin + chunk] = values.to(torch.float32).cpu().numpy()
         return outputs
 
+    def raw_spread(self, inputs: np.ndarray) -> np.ndarray:
+        """Predictive standard deviation of a new target (posterior variance plus the learnt
+        noise), in target units; the kernel is shared by all outputs, so only the scale differs."""
+        return self._mean_and_spread(inputs, with_mean=False)[1]
+
+    def predict_with_std(self, inputs: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        # One kernel evaluation serves both: it is most of the cost of either.
+        mean, spread = self._mean_and_spread(inputs, with_mean=True)
+        if self.calibration is not None:
+            spread = spread * self.calibration.scale
+        return mean, np.asarray(spread, dtype=np.float32)
+
+    def _mean_and_spread(
+        self, inputs: np.ndarray, *, with_mean: bool
+    ) -> tuple[np.ndarray, np.ndarray]:
+        raw = np.ascontiguousarray(inputs, dtype=np.float32)
+        outputs = np.empty((raw.shape[0], self.shape.out_size), dtype=np.float32)
+        variance = np.empty(raw.shape[0], dtype=np.float64)
+        chunk = max(1, _KERNEL_CHUNK_ENTRIES // max(1, self._rows_scaled.shape[0]))
+        dtype = self._rows_scaled.dtype
+        inverse = self._inverse_gram().to(dtype)
+        with torch.inference_mode():
+            for begin in range(0, raw.shape[0], chunk):
+                batch = torch.from_numpy(raw[begin : begin + chunk]).to(self.device, dtype)
+                scaled = torch.addcmul(self._offset, batch, self._gain)
+                kernel = covariance(scaled, self._rows_scaled, self._signal, self.hyper.family)
+                if with_mean:
+                    values = torch.addcmul(
+                        self._out_mean, torch.matmul(kernel, self._weights), self._out_scale
+                    )
+                    outputs[begin : begin + chunk] = values.to(torch.float32).cpu().numpy()
+                explained = (torch.matmul(kernel, inverse) * kernel).sum(dim=1)
+                variance[begin : begin + chunk] = (self._signal - explained).double().cpu().numpy()
+        return outputs, self._to_target_units(variance)
+
+    def held_out_spread(self, inputs: np.ndarray, rows: np.ndarray) -> np.ndarray | None:
+        """The exact leave-one-out predictive deviation, 1 / sqrt(diag(K⁻¹)), when `rows` are
+        this posterior's own conditioning rows in order (as a GP run's residuals list them)."""
+        if len(rows) != self.rows.shape[0]:
+            return super().held_out_spread(inputs, rows)
+        diagonal = torch.diagonal(self._inverse_gram()).double().cpu().numpy()
+        return self._to_target_units(1.0 / np.maximum(diagonal, 1e-300) - self._noise())
+
+    def suggest_rows(self, candidates: np.ndarray, k: int) -> list[int]:
+        """Greedy integrated-variance reduction over the candidates, in this GP's standardised,
+        length-scaled input space, conditioning on the training rows and on each row chosen."""
+        raw = torch.from_numpy(np.ascontiguousarray(candidates, dtype=np.float64))
+        family, signal = self.hyper.family, torch.exp(self.hyper.log_signal)
+        with torch.inference_mode():
+            lengths = torch.exp(self.hyper.log_lengths)
+            scale = self.inputs_scaler.scale.to(F64) * lengths
+            scaled = (raw.to(self.device) - self.inputs_scaler.mean.to(F64)) / scale
+            rows = self.rows / lengths
+            to_rows = covariance(scaled, rows, signal, family)
+            weighted = torch.matmul(to_rows, self._inverse_gram())
+            own_variances = signal - (weighted * to_rows).sum(dim=1)
+            reference = torch.from_numpy(reference_rows(len(raw))).to(self.device)
+            cross = covariance(scaled[reference], scaled, signal, family)
+            cross -= torch.matmul(weighted[reference], to_rows.T)
+
+        def column(index: int) -> np.ndarray:
+            with torch.inference_mode():
+                prior = covariance(scaled, scaled[index : index + 1], signal, family)[:, 0]
+                values = prior - torch.matmul(weighted, to_rows[index])
+                return np.asarray(values.cpu().numpy())
+
+        return integrated_variance_batch(
+            cross=cross.cpu().numpy(),
+            variances=own_variances.cpu().numpy(),
+            column=column,
+            noise=self._noise(),
+            k=k,
+        )
+
+    def _to_target_units(self, variance: np.ndarray) -> np.ndarray:
+        total = np.maximum(variance, 0.0) + self._noise()
+        scale = self.targets_scaler.scale.double().cpu().numpy()
+        return np.asarray(np.sqrt(total)[:, None] * scale[None, :], dtype=np.float64)
+
+    def _noise(self) -> float:
+        return float(torch.exp(self.hyper.log_noise)) + JITTER
+
+    def _inverse_gram(self) -> torch.Tensor:
+        """(K + noise·I)⁻¹ of the conditioning rows, float64, computed once per predictor."""
+        cached = getattr(self, "_cached_inverse", None)
+        if cached is None:
+            with torch.inference_mode():
+                rows = self.rows / torch.exp(self.hyper.log_lengths)
+                factor = factorise(rows, *variances(self.hyper), self.hyper.family)
+                cached = torch.cholesky_inverse(factor)
+            self._cached_inverse = cached
+        return cached
+
     def to_bytes(self) -> bytes:
         payload = {
             "family": self.hyper.family,
@@ -111,7 +205,9 @@ class GpPredictor(Predictor):
             "inputs_scaler": self.inputs_scaler.to_state(),
             "targets_scaler": self.targets_scaler.to_state(),
         }
-        return pack_checkpoint(kind=KIND, shape=self.shape, payload=payload)
+        return pack_checkpoint(
+            kind=KIND, shape=self.shape, payload=payload, calibration=self.calibration
+        )
 
 
 def _serving_dtype(rows_scaled: torch.Tensor, weights: torch.Tensor, hyper: Hyper) -> torch.dtype:

@@ -50,7 +50,9 @@ class LinearPredictor(Predictor):
 
     def to_bytes(self) -> bytes:
         payload = {"weight": self.weight.detach().cpu(), "bias": self.bias.detach().cpu()}
-        return pack_checkpoint(kind=KIND, shape=self.shape, payload=payload)
+        return pack_checkpoint(
+            kind=KIND, shape=self.shape, payload=payload, calibration=self.calibration
+        )
 
 
 def load_linear_payload(
@@ -200,7 +202,9 @@ class LinearModelType(ModelType):
 
     def load(self, data: bytes, *, device: str) -> LinearPredictor:
         envelope = unpack_checkpoint(data, device=device, kind=KIND)
-        return load_linear_payload(envelope.shape, envelope.payload, device=device)
+        predictor = load_linear_payload(envelope.shape, envelope.payload, device=device)
+        envelope.calibrate(predictor)
+        return predictor
 
     def start_training(
         self,

@@ -82,6 +82,19 @@ class MlpPredictor(Predictor):
             outputs: np.ndarray = self._serving_net(batch).sum(dim=0).cpu().numpy()
             return outputs
 
+    def raw_spread(self, inputs: np.ndarray) -> np.ndarray | None:
+        """Standard deviation across the ensemble's members, in target units (None for a single
+        member). Every member was trained without the validation rows, so this is also the
+        held-out spread there."""
+        if self.config.members < 2:
+            return None
+        rows = np.ascontiguousarray(inputs, dtype=np.float32)
+        with torch.inference_mode():
+            batch = self.inputs_scaler.apply(torch.from_numpy(rows).to(self.device))
+            members = self.net(batch)
+            spread = members.std(dim=0, correction=0) * self.targets_scaler.scale
+            return np.asarray(spread.cpu().numpy(), dtype=np.float64)
+
     def predict_standardised(self, inputs: torch.Tensor) -> torch.Tensor:
         """Member-mean output on standardised inputs, in standardised target units."""
         with torch.inference_mode():
@@ -95,7 +108,9 @@ class MlpPredictor(Predictor):
             "inputs_scaler": self.inputs_scaler.to_state(),
             "targets_scaler": self.targets_scaler.to_state(),
         }
-        return pack_checkpoint(kind=KIND, shape=self.shape, payload=payload)
+        return pack_checkpoint(
+            kind=KIND, shape=self.shape, payload=payload, calibration=self.calibration
+        )
 
 
 def load_mlp_payload(shape: ModelShape, payload: dict[str, object], *, device: str) -> MlpPredictor:
@@ -307,7 +322,9 @@ class MlpModelType(ModelType):
 
     def load(self, data: bytes, *, device: str) -> MlpPredictor:
         envelope = unpack_checkpoint(data, device=device, kind=KIND)
-        return load_mlp_payload(envelope.shape, envelope.payload, device=device)
+        predictor = load_mlp_payload(envelope.shape, envelope.payload, device=device)
+        envelope.calibrate(predictor)
+        return predictor
 
     def start_training(
         self,

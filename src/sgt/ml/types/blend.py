@@ -44,12 +44,22 @@ class BlendPredictor(Predictor):
             outputs += weight * member.predict(inputs)
         return np.asarray(outputs, dtype=np.float32)
 
+    def suggest_rows(self, candidates: np.ndarray, k: int) -> list[int]:
+        """Through the first member with a selection rule of its own (a GP's posterior), which
+        sees the training rows; the default rule otherwise."""
+        for member in self.members:
+            if type(member).suggest_rows is not Predictor.suggest_rows:
+                return member.suggest_rows(candidates, k)
+        return super().suggest_rows(candidates, k)
+
     def to_bytes(self) -> bytes:
         payload = {
             "weights": torch.tensor(self.weights, dtype=torch.float64),
             "members": [member.to_bytes() for member in self.members],
         }
-        return pack_checkpoint(kind=KIND, shape=self.shape, payload=payload)
+        return pack_checkpoint(
+            kind=KIND, shape=self.shape, payload=payload, calibration=self.calibration
+        )
 
 
 def load_blend_payload(

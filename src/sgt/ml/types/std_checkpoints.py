@@ -18,6 +18,7 @@ from sgt.ml.types import blend, std_compressed
 def load_std_checkpoint(data: bytes, *, device: str, families: Mapping[str, Family]) -> Predictor:
     """The predictor in `data`, on `device`: a blend or one of `families` (by kind).
 
+    The calibration stored beside the weights is attached (None in checkpoints older than it).
     Raises CheckpointUnreadable for bytes that are not a checkpoint, or of an unknown kind."""
     envelope = unpack_checkpoint(data, device=device)
     if envelope.kind == std_compressed.KIND:
@@ -27,7 +28,7 @@ def load_std_checkpoint(data: bytes, *, device: str, families: Mapping[str, Fami
             load_inner=lambda inner: load_std_checkpoint(inner, device=device, families=families),
         )
     if envelope.kind == blend.KIND:
-        return blend.load_blend_payload(
+        loaded: Predictor = blend.load_blend_payload(
             envelope.shape,
             envelope.payload,
             device=device,
@@ -35,7 +36,9 @@ def load_std_checkpoint(data: bytes, *, device: str, families: Mapping[str, Fami
                 unpack_checkpoint(member, device=device), device=device, families=families
             ),
         )
-    return _load_family(envelope, device=device, families=families)
+    else:
+        loaded = _load_family(envelope, device=device, families=families)
+    return envelope.calibrate(loaded)
 
 
 def _load_family(envelope: Envelope, *, device: str, families: Mapping[str, Family]) -> Predictor:

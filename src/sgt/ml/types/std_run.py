@@ -24,6 +24,7 @@ from sgt.ml.base import (
 from sgt.ml.numerics.fitting import MIN_ROWS_FOR_VALIDATION
 from sgt.ml.numerics.standardiser import Standardiser
 from sgt.ml.types.blend import BlendPredictor
+from sgt.ml.types.std_calibration import calibrate_blend, calibrate_single
 from sgt.ml.types.std_choice import (
     BLEND_MAX_ROWS,
     Candidate,
@@ -186,6 +187,10 @@ class StdRun(TrainingRun):
         self._chosen_kind = winner.kind
         assert winner.run is not None
         self._best = winner.run.best()
+        assert winner.residuals is not None
+        self._best.calibration = calibrate_single(
+            self._best, winner.residuals, inputs=self._inputs, target_scale=self._target_scale
+        )
         self._val_loss = winner.validation_mse
         self._residuals = winner.residuals
         return True
@@ -206,6 +211,21 @@ class StdRun(TrainingRun):
         self._chosen_kind = self._best.kind
         self._val_loss = plan.val_loss
         self._residuals = plan.residuals
+        out_of_fold = [c.out_of_fold for c in plan.members if c.folds_left == 0]
+        is_stacked = len(self._fold_jobs) > 0 and len(out_of_fold) == len(plan.members)
+        residuals = [c.residuals for c in plan.members if c.residuals is not None]
+        if len(members) == 1:
+            self._best.calibration = calibrate_single(
+                self._best, residuals[0], inputs=self._inputs, target_scale=self._target_scale
+            )
+            return
+        self._best.calibration = calibrate_blend(
+            weights=plan.weights.tolist(),
+            member_residuals=residuals,
+            out_of_fold=[o for o in out_of_fold if o is not None] if is_stacked else None,
+            inputs=self._inputs,
+            target_scale=self._target_scale,
+        )
 
     @property
     def chosen_kind(self) -> str | None:

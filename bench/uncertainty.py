@@ -1,0 +1,246 @@
+"""Calibrated uncertainty and active learning (issue 17; docs/uncertainty.md).
+
+Three parts, each printed as a table:
+
+1. coverage: on every task of bench/quality.py and every case of bench/skinning.py, the share of
+   held-out targets inside mean ± 1.645·std of a trained `std` model (target: 85-95 %), and the
+   mean interval width relative to the targets' standard deviation;
+2. latency: `predict` vs `predict_with_std` + `out_of_range` at 20,000 rows, in process
+   (target: at most 2x);
+3. active learning: from 20 random training rows, rounds of 10 rows chosen by `suggest_rows`
+   from a pool vs 10 random ones, up to 120 rows; the median held-out RMSE over the seeds at 120
+   rows, suggest / random (target: <= 0.85 on at least 3 of friedman1, friedman2, friedman3 and
+   the corrective-shape task), with the curves.
+
+    python bench/uncertainty.py                       # everything (long: an hour on 2 cores)
+    python bench/uncertainty.py --quick               # small skinning meshes, 2 seeds, short caps
+    python bench/uncertainty.py --parts coverage --tasks friedman2,skinning_v5k
+"""
+
+from __future__ import annotations
+
+import argparse
+import statistics
+import sys
+import time
+from collections.abc import Callable
+from pathlib import Path
+
+import numpy as np
+import torch
+from sklearn.datasets import make_friedman1, make_friedman2, make_friedman3
+from threadpoolctl import threadpool_limits
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+
+import deformer_data  # noqa: E402
+import skinning  # noqa: E402
+from quality import TASKS, Task, as_task, git_commit, train_sgt_type  # noqa: E402
+
+from sgt.ml.numerics.calibration import Z_90  # noqa: E402
+
+COVERAGE_TASKS = [
+    "diabetes",
+    "friedman1_200",
+    "friedman1_1000",
+    "friedman2",
+    "friedman3",
+    "linnerud_x20",
+    "skinning",
+]
+COVERAGE_RANGE = (0.85, 0.95)
+LATENCY_ROWS = 20_000
+START_ROWS, ROUND_ROWS, FINAL_ROWS = 20, 10, 120
+POOL_ROWS, TEST_ROWS = 1000, 1000
+ACTIVE_TASKS = ["friedman1", "friedman2", "friedman3", "deformer_v50"]
+ACTIVE_TARGET_RATIO = 0.85
+
+
+def coverage_tasks(names: list[str], quick: bool) -> list[Task]:
+    tasks: list[Task] = []
+    for name in names:
+        if name.startswith("skinning_"):
+            case = name.removeprefix("skinning_")
+            tasks.append(skinning.case_task(name, skinning.CASES[case], quick))
+        else:
+            tasks.extend(TASKS[name]())
+    return tasks
+
+
+def coverage_row(task: Task, budget: float, cap: float) -> dict[str, float | str]:
+    predictor, figures = train_sgt_type(task, "std", budget, seed=0, cap_seconds=cap)
+    mean, std = predictor.predict_with_std(task.test_inputs)
+    targets = task.test_targets.astype(np.float64)
+    inside = np.abs(targets - mean) <= Z_90 * std
+    spread = targets.std(axis=0)
+    width = (2.0 * Z_90 * std).mean(axis=0) / np.where(spread > 0, spread, 1.0)
+    return {
+        "task": task.name,
+        "rows": len(task.train_inputs),
+        "served": predictor.kind,
+        "coverage": float(inside.mean()),
+        "width": float(width.mean()),
+        "out_of_range": float(predictor.out_of_range(task.test_inputs).mean()),
+        "rmse": float(figures["rmse"]) if "rmse" in figures else float("nan"),
+    }
+
+
+def run_coverage(names: list[str], quick: bool, budget: float, cap: float) -> list[dict]:
+    rows: list[dict] = []
+    by_name: dict[str, list[dict]] = {}
+    for task in coverage_tasks(names, quick):
+        row = coverage_row(task, budget, cap)
+        by_name.setdefault(str(row["task"]), []).append(row)
+    for name, splits in by_name.items():
+        # Several splits of one task (linnerud_x20) are pooled: their test rows are few.
+        rows.append(
+            {
+                **splits[0],
+                "task": name if len(splits) == 1 else f"{name} ({len(splits)} splits)",
+                "coverage": statistics.fmean(float(r["coverage"]) for r in splits),
+                "width": statistics.fmean(float(r["width"]) for r in splits),
+                "out_of_range": statistics.fmean(float(r["out_of_range"]) for r in splits),
+            }
+        )
+    print("\n## Coverage of mean ± 1.645·std on held-out targets (target 85-95 %)\n")
+    print("| task | train rows | served | coverage | width / target sd | out of range |")
+    print("|---|---|---|---|---|---|")
+    for row in rows:
+        ok = COVERAGE_RANGE[0] <= row["coverage"] <= COVERAGE_RANGE[1]
+        print(
+            f"| {row['task']} | {row['rows']} | {row['served']} | {100 * row['coverage']:.1f} %"
+            f"{'' if ok else ' (miss)'} | {row['width']:.3f} | {100 * row['out_of_range']:.1f} % |"
+        )
+    return rows
+
+
+def run_latency(budget: float, cap: float, repeats: int = 3) -> None:
+    print(f"\n## Latency at {LATENCY_ROWS:,} rows, in process (target: std at most 2x)\n")
+    print("| model | served | predict (s) | predict_with_std + out_of_range (s) | ratio |")
+    print("|---|---|---|---|---|")
+    for name in ("friedman1_200", "friedman1_1000", "skinning"):
+        [task] = TASKS[name]()
+        predictor, _ = train_sgt_type(task, "std", budget, seed=0, cap_seconds=cap)
+        rng = np.random.default_rng(0)
+        rows = task.test_inputs[rng.integers(len(task.test_inputs), size=LATENCY_ROWS)]
+        plain = median_seconds(lambda p=predictor, r=rows: p.predict(r), repeats)
+        with_std = median_seconds(
+            lambda p=predictor, r=rows: (p.predict_with_std(r), p.out_of_range(r)), repeats
+        )
+        print(
+            f"| {name} | {predictor.kind} | {plain:.3f} | {with_std:.3f} | {with_std / plain:.2f} |"
+        )
+
+
+def median_seconds(work: Callable[[], object], repeats: int) -> float:
+    times = []
+    for _ in range(repeats):
+        began = time.perf_counter()
+        work()
+        times.append(time.perf_counter() - began)
+    return statistics.median(times)
+
+
+# --- active learning ----------------------------------------------------------------------------
+
+
+def active_pool(name: str, seed: int) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+    """(pool inputs, pool targets, test inputs, test targets) of a smooth task."""
+    makers = {"friedman1": make_friedman1, "friedman2": make_friedman2, "friedman3": make_friedman3}
+    if name in makers:
+        noise = 1.0 if name == "friedman1" else 0.0
+        x, y = makers[name](n_samples=POOL_ROWS, noise=noise, random_state=100 + seed)
+        x_test, y_test = makers[name](n_samples=TEST_ROWS, noise=noise, random_state=2)
+        task = as_task(name, x, y, x_test, y_test)
+    else:
+        vertices = int(name.removeprefix("deformer_v"))
+        joints, encoding = deformer_data.CASES["A"]
+        made = deformer_data.make_task(
+            vertices, joints, encoding, train=POOL_ROWS, test=TEST_ROWS, seed=seed
+        )
+        task = as_task(
+            name, made.train_inputs, made.train_targets, made.test_inputs, made.test_targets
+        )
+    return task.train_inputs, task.train_targets, task.test_inputs, task.test_targets
+
+
+def learning_curve(name: str, seed: int, strategy: str, cap: float) -> list[float]:
+    pool_x, pool_y, test_x, test_y = active_pool(name, seed)
+    rng = np.random.default_rng(seed)
+    chosen = list(rng.choice(len(pool_x), size=START_ROWS, replace=False))
+    curve = []
+    while True:
+        task = as_task(name, pool_x[chosen], pool_y[chosen], test_x, test_y)
+        predictor, _ = train_sgt_type(task, "std", cap, seed=seed, cap_seconds=cap)
+        errors = predictor.predict(test_x).astype(np.float64) - test_y
+        curve.append(float(np.sqrt(np.mean(errors**2))))
+        if len(chosen) >= FINAL_ROWS:
+            return curve
+        left = np.setdiff1d(np.arange(len(pool_x)), chosen)
+        if strategy == "suggest":
+            picked = predictor.suggest_rows(pool_x[left], ROUND_ROWS)
+            chosen += [int(left[i]) for i in picked]
+        else:
+            chosen += [int(i) for i in rng.choice(left, size=ROUND_ROWS, replace=False)]
+
+
+def run_active(names: list[str], seeds: int, cap: float) -> None:
+    sizes = list(range(START_ROWS, FINAL_ROWS + 1, ROUND_ROWS))
+    print(f"\n## Active learning: median held-out RMSE over {seeds} seeds\n")
+    verdicts = []
+    for name in names:
+        curves = {
+            strategy: [learning_curve(name, seed, strategy, cap) for seed in range(seeds)]
+            for strategy in ("random", "suggest")
+        }
+        medians = {s: np.median(np.array(c), axis=0) for s, c in curves.items()}
+        print(f"### {name}\n\n| rows | random | suggest | ratio |\n|---|---|---|---|")
+        for index, rows in enumerate(sizes):
+            r, s = medians["random"][index], medians["suggest"][index]
+            print(f"| {rows} | {r:.4g} | {s:.4g} | {s / r:.3f} |")
+        ratio = float(medians["suggest"][-1] / medians["random"][-1])
+        verdicts.append((name, ratio))
+        print()
+    met = sum(ratio <= ACTIVE_TARGET_RATIO for _, ratio in verdicts)
+    print("| task | suggest / random at 120 rows | target <= 0.85 |\n|---|---|---|")
+    for name, ratio in verdicts:
+        print(f"| {name} | {ratio:.3f} | {'met' if ratio <= ACTIVE_TARGET_RATIO else 'missed'} |")
+    print(f"\nmet on {met} of {len(verdicts)} tasks (target: at least 3 of 4)")
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--parts", default="coverage,latency,active")
+    parser.add_argument(
+        "--tasks",
+        help="coverage tasks, comma-separated (quality.py names or "
+        "skinning_<case>); default: all of quality.py's and skinning.py's",
+    )
+    parser.add_argument("--active-tasks", default=",".join(ACTIVE_TASKS))
+    parser.add_argument("--quick", action="store_true", help="small meshes, 2 seeds, short caps")
+    parser.add_argument("--seeds", type=int, default=None)
+    parser.add_argument("--budget", type=float, default=None, help="seconds per coverage run")
+    parser.add_argument("--cap", type=float, default=None, help="seconds per active-learning fit")
+    args = parser.parse_args()
+    torch.manual_seed(0)
+    budget = args.budget or (15.0 if args.quick else 60.0)
+    cap = args.cap or (4.0 if args.quick else 15.0)
+    seeds = args.seeds or (2 if args.quick else 5)
+    names = (
+        args.tasks.split(",")
+        if args.tasks
+        else COVERAGE_TASKS + [f"skinning_{case}" for case in skinning.CASES]
+    )
+    parts = args.parts.split(",")
+    print(f"# bench/uncertainty.py on commit {git_commit()}, quick={args.quick}")
+    with threadpool_limits(limits=2):
+        if "coverage" in parts:
+            run_coverage(names, args.quick, budget, 5 * budget)
+        if "latency" in parts:
+            run_latency(budget, 5 * budget)
+        if "active" in parts:
+            run_active(args.active_tasks.split(","), seeds, cap)
+
+
+if __name__ == "__main__":
+    main()

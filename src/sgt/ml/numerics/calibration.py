@@ -1,0 +1,98 @@
+"""Calibrating predicted spreads on held-out residuals, and the rule for out-of-range inputs.
+
+Pure numpy functions and one frozen record; no state, no torch. `sgt.ml.base.Predictor` uses
+them for its default standard deviation; `std` fits a `Calibration` when it picks what to serve.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+
+import numpy as np
+
+# The central interval a standard deviation is scaled for: mean ± Z_90 · std covers 90 %.
+COVERAGE = 0.90
+Z_90 = 1.6448536269514722
+# A row is out of range when an input lies beyond the training rows' [min, max] by more than
+# this fraction of that input's training range (docs/uncertainty.md).
+RANGE_MARGIN = 0.1
+# Spreads below this (relative to the target's scale) are raised to it before dividing, so a
+# model that is certain on its own training rows cannot make the scale infinite.
+_MIN_SPREAD = 1e-6
+
+
+@dataclass(frozen=True)
+class Calibration:
+    """What a checkpoint keeps about its own reliability.
+
+    `scale` (out_size,) multiplies the predictor's raw spread (or 1 where it has none) so that
+    mean ± 1.645·std is a split-conformal 90 % interval on held-out rows; `low`, `high`
+    (in_size,) are the per-input bounds of the training inputs, margins included.
+    """
+
+    scale: np.ndarray
+    low: np.ndarray
+    high: np.ndarray
+
+    def to_state(self) -> dict[str, list[float]]:
+        """Plain lists for a checkpoint (never code, never numpy objects)."""
+        return {
+            "scale": [float(v) for v in self.scale],
+            "low": [float(v) for v in self.low],
+            "high": [float(v) for v in self.high],
+        }
+
+    @classmethod
+    def from_state(cls, state: object) -> Calibration | None:
+        """Inverse of `to_state`; None for anything else (an old or foreign checkpoint)."""
+        if not isinstance(state, dict):
+            return None
+        try:
+            arrays = [np.asarray(state[key], dtype=np.float64) for key in ("scale", "low", "high")]
+        except (KeyError, TypeError, ValueError):
+            return None
+        if any(array.ndim != 1 for array in arrays) or arrays[1].shape != arrays[2].shape:
+            return None
+        return cls(*arrays)
+
+
+def input_bounds(inputs: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Per-input [min − m·range, max + m·range] of the training inputs (m = RANGE_MARGIN)."""
+    rows = np.asarray(inputs, dtype=np.float64)
+    if rows.shape[0] == 0:
+        width = rows.shape[1]
+        return np.full(width, -np.inf), np.full(width, np.inf)
+    low, high = rows.min(axis=0), rows.max(axis=0)
+    margin = RANGE_MARGIN * (high - low)
+    # A constant input tolerates round-off only.
+    slack = 1e-6 * np.maximum(1.0, np.abs(low))
+    return low - margin - slack, high + margin + slack
+
+
+def rows_out_of_range(inputs: np.ndarray, low: np.ndarray, high: np.ndarray) -> np.ndarray:
+    """(n,) booleans: any input of the row outside its [low, high]."""
+    rows = np.asarray(inputs, dtype=np.float64)
+    if rows.shape[0] == 0:
+        return np.zeros(0, dtype=bool)
+    return np.asarray(((rows < low) | (rows > high)).any(axis=1), dtype=bool)
+
+
+def conformal_scale(residuals: np.ndarray, spreads: np.ndarray) -> np.ndarray:
+    """Per-output factor c such that |residual| ≤ 1.645·c·spread on the split-conformal 90 %
+    quantile of the held-out rows: the ⌈(n+1)·0.9⌉-th smallest ratio |r| / spread.
+
+    `residuals` and `spreads` are (n, out) in the same units; n ≥ 1. With fewer than 10 rows the
+    ratios of all outputs are pooled (one factor), since a per-output quantile of a handful of
+    rows is mostly noise."""
+    ratios = np.abs(np.asarray(residuals, dtype=np.float64)) / np.maximum(spreads, _MIN_SPREAD)
+    rows, outputs = ratios.shape
+    if rows < 10:
+        return np.full(outputs, _quantile(ratios.ravel()) / Z_90)
+    return np.array([_quantile(ratios[:, j]) / Z_90 for j in range(outputs)])
+
+
+def _quantile(values: np.ndarray) -> float:
+    ordered = np.sort(values)
+    rank = min(len(ordered), math.ceil((len(ordered) + 1) * COVERAGE))
+    return float(ordered[rank - 1])

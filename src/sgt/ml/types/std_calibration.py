@@ -1,0 +1,60 @@
+"""Fitting the calibration of what `std` serves, from the held-out residuals it chose it by.
+
+A single family: its validation residuals divided by its held-out spread (split-conformal
+scaling of the family's own spread, or of a constant where it has none). A blend: its exact
+out-of-fold residuals once every member is cross-validated, a constant per output; before that,
+the members' constant scales averaged with the blend's weights. Imports numpy, `sgt.ml.base` and
+the numerics only.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+import numpy as np
+
+from sgt.ml.base import Predictor, Residuals
+from sgt.ml.numerics.calibration import Calibration, conformal_scale, input_bounds
+
+
+def calibrate_single(
+    predictor: Predictor,
+    residuals: Residuals,
+    *,
+    inputs: np.ndarray,
+    target_scale: np.ndarray,
+) -> Calibration | None:
+    """The calibration of `predictor` served alone; None without held-out rows."""
+    rows, standardised = residuals
+    if len(rows) == 0:
+        return None
+    errors = standardised * target_scale
+    spread = predictor.held_out_spread(inputs, rows)
+    if spread is None:
+        spread = np.ones_like(errors)
+    low, high = input_bounds(inputs)
+    return Calibration(conformal_scale(errors, spread), low, high)
+
+
+def calibrate_blend(
+    *,
+    weights: Sequence[float],
+    member_residuals: Sequence[Residuals],
+    out_of_fold: Sequence[np.ndarray] | None,
+    inputs: np.ndarray,
+    target_scale: np.ndarray,
+) -> Calibration | None:
+    """A blend's constant calibration; `out_of_fold` (one (rows, out) array per member, all
+    rows) when every member has been cross-validated, else None."""
+    low, high = input_bounds(inputs)
+    share = np.asarray(weights, dtype=np.float64)
+    if out_of_fold is not None:
+        blended = np.tensordot(share, np.stack(list(out_of_fold)), axes=1) * target_scale
+        return Calibration(conformal_scale(blended, np.ones_like(blended)), low, high)
+    scales = []
+    for rows, standardised in member_residuals:
+        if len(rows) == 0:
+            return None
+        errors = standardised * target_scale
+        scales.append(conformal_scale(errors, np.ones_like(errors)))
+    return Calibration(np.tensordot(share, np.stack(scales), axes=1), low, high)

@@ -1,0 +1,176 @@
+"""Standard deviations, out-of-range flags and sample suggestions of every predictor kind
+(docs/uncertainty.md): calibrated where `std` chose the weights, stored in the checkpoint, and
+sane for checkpoints written before calibration existed."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from sgt.ml.base import ModelShape, Predictor, TrainingRun
+from sgt.ml.checkpoints import pack_checkpoint, unpack_checkpoint
+from sgt.ml.numerics.calibration import (
+    Z_90,
+    Calibration,
+    conformal_scale,
+    input_bounds,
+    rows_out_of_range,
+)
+from sgt.ml.numerics.selection import integrated_variance_batch, spread_weighted_farthest_batch
+from sgt.ml.registry import FAMILIES, STD, get_model_type
+from sgt.ml.types.blend import BlendPredictor
+from sgt.ml.types.std_calibration import calibrate_single
+
+SHAPE = ModelShape(2, 1)
+
+
+def noisy(rows: int, seed: int) -> tuple[np.ndarray, np.ndarray]:
+    rng = np.random.default_rng(seed)
+    inputs = rng.uniform(-1.0, 1.0, size=(rows, 2)).astype(np.float32)
+    targets = np.sin(3.0 * inputs[:, :1]) + 0.5 * inputs[:, 1:] + 0.1 * rng.normal(size=(rows, 1))
+    return inputs, targets.astype(np.float32)
+
+
+def calibrated_gp(rows: int = 60) -> Predictor:
+    """A GP trained as `std` serves one alone: calibrated on its leave-one-out residuals."""
+    inputs, targets = noisy(rows, seed=0)
+    run: TrainingRun = get_model_type("gp").start_training(
+        SHAPE, inputs, targets, start=None, seed=0, device="cpu"
+    )
+    while not run.step().is_converged:
+        pass
+    predictor = run.best()
+    residuals = run.validation_residuals()
+    assert residuals is not None
+    scale = targets.std(axis=0).astype(np.float64)
+    predictor.calibration = calibrate_single(
+        predictor, residuals, inputs=inputs, target_scale=scale
+    )
+    return predictor
+
+
+def a_calibration(in_size: int = 2, out_size: int = 1) -> Calibration:
+    return Calibration(np.full(out_size, 0.25), np.full(in_size, -1.0), np.full(in_size, 1.0))
+
+
+@pytest.mark.parametrize("family", FAMILIES, ids=lambda family: family.kind)
+def test_every_family_keeps_its_calibration_in_the_checkpoint(family: object) -> None:
+    predictor = family.model_type.initial(SHAPE, seed=0)  # type: ignore[attr-defined]
+    predictor.calibration = a_calibration()
+    loaded = STD.load(predictor.to_bytes(), device="cpu")
+    assert loaded.calibration is not None
+    assert np.array_equal(loaded.calibration.scale, [0.25])
+    assert loaded.out_of_range(np.array([[0.0, 0.0], [0.0, 1.5]], np.float32)).tolist() == [
+        False,
+        True,
+    ]
+
+
+def test_a_blend_keeps_its_calibration_and_answers_a_constant_deviation() -> None:
+    members = [get_model_type(name).initial(SHAPE, seed=0) for name in ("linear", "mlp")]
+    blend = BlendPredictor(shape=SHAPE, members=members, weights=[0.5, 0.5])
+    blend.calibration = a_calibration()
+    loaded = STD.load(blend.to_bytes(), device="cpu")
+    std = loaded.predict_std(np.zeros((4, 2), np.float32))
+    assert std.dtype == np.float32 and np.allclose(std, 0.25)
+
+
+def test_a_checkpoint_from_before_calibration_still_loads_uncalibrated() -> None:
+    linear = get_model_type("linear").initial(SHAPE, seed=0)
+    envelope = unpack_checkpoint(linear.to_bytes(), device="cpu")
+    old = pack_checkpoint(kind=envelope.kind, shape=envelope.shape, payload=envelope.payload)
+    loaded = STD.load(old, device="cpu")
+    probe = np.array([[0.0, 0.0], [50.0, 0.0]], np.float32)
+    assert loaded.calibration is None
+    # A kind without a spread of its own has no information: zeros, and nothing flagged.
+    assert np.array_equal(loaded.predict_std(probe), np.zeros((2, 1), np.float32))
+    assert loaded.out_of_range(probe).tolist() == [False, False]
+
+
+def test_the_conformal_scale_covers_ninety_percent_of_its_own_rows() -> None:
+    rng = np.random.default_rng(1)
+    residuals = rng.normal(scale=3.0, size=(400, 2))
+    scale = conformal_scale(residuals, np.ones_like(residuals))
+    assert np.allclose(scale, 3.0, rtol=0.15)
+    covered = np.abs(residuals) <= Z_90 * scale
+    assert 0.89 <= covered.mean() <= 0.93
+
+
+def test_few_rows_pool_their_outputs_into_one_scale() -> None:
+    residuals = np.array([[1.0, 10.0], [2.0, 20.0], [3.0, 30.0]])
+    scale = conformal_scale(residuals, np.ones_like(residuals))
+    assert scale[0] == scale[1] == pytest.approx(30.0 / Z_90)
+
+
+def test_out_of_range_allows_a_tenth_of_the_range_beyond_the_training_rows() -> None:
+    low, high = input_bounds(np.array([[0.0, 5.0], [10.0, 5.0]]))
+    probe = np.array([[-0.9, 5.0], [10.9, 5.0], [-1.1, 5.0], [5.0, 5.1]])
+    assert rows_out_of_range(probe, low, high).tolist() == [False, False, True, True]
+
+
+def test_a_calibrated_gp_covers_about_ninety_percent_of_new_targets() -> None:
+    gp = calibrated_gp()
+    inputs, targets = noisy(2000, seed=5)
+    mean, std = gp.predict_with_std(inputs)
+    assert np.allclose(mean, gp.predict(inputs), atol=1e-5)
+    assert np.allclose(std, gp.predict_std(inputs), rtol=1e-4)
+    covered = float(np.mean(np.abs(targets - mean) <= Z_90 * std))
+    assert 0.83 <= covered <= 0.97
+    # Far from the training inputs the GP knows less, and says so.
+    far = gp.predict_std(np.array([[0.0, 0.0], [4.0, 4.0]], np.float32))
+    assert far[1, 0] > 2.0 * far[0, 0]
+    assert gp.out_of_range(np.array([[0.0, 0.0], [4.0, 4.0]], np.float32)).tolist() == [
+        False,
+        True,
+    ]
+
+
+def test_an_ensembles_deviation_is_the_spread_of_its_members() -> None:
+    inputs, targets = noisy(40, seed=3)
+    # `std`'s ensemble (the `mlp` type alone trains one member: no spread of its own).
+    run = STD.families["mlp"].model_type.start_training(
+        SHAPE, inputs, targets, start=None, seed=0, device="cpu"
+    )
+    for _ in range(20):
+        run.step()
+    mlp = run.best()
+    probe = np.random.default_rng(0).uniform(-1, 1, size=(50, 2)).astype(np.float32)
+    spread = mlp.predict_std(probe)
+    assert spread.shape == (50, 1) and np.all(spread > 0)
+    mlp.calibration = a_calibration()
+    assert np.allclose(mlp.predict_std(probe), 0.25 * spread, rtol=1e-5)
+
+
+def test_a_gp_suggests_distinct_rows_away_from_its_data_and_from_each_other() -> None:
+    gp = calibrated_gp(rows=30)
+    grid = np.stack(np.meshgrid(np.linspace(-2, 2, 21), np.linspace(-2, 2, 21)), -1)
+    candidates = grid.reshape(-1, 2).astype(np.float32)
+    chosen = gp.suggest_rows(candidates, 8)
+    assert len(set(chosen)) == 8
+    picked = candidates[chosen].astype(np.float64)
+    gaps = np.linalg.norm(picked[:, None] - picked[None], axis=-1)[np.triu_indices(8, 1)]
+    assert gaps.min() > 0.3  # no two near-copies in one batch
+
+
+def test_duplicated_candidates_are_not_chosen_twice_by_the_variance_rule() -> None:
+    # Two identical candidates and one apart: the second pick is the other one.
+    prior = np.array([[1.0, 1.0, 0.0], [1.0, 1.0, 0.0], [0.0, 0.0, 1.0]])
+    chosen = integrated_variance_batch(
+        cross=prior, variances=np.diag(prior), column=lambda j: prior[:, j], noise=1e-6, k=2
+    )
+    assert sorted(chosen) in ([0, 2], [1, 2])
+
+
+def test_farthest_point_weights_distance_by_spread() -> None:
+    points = np.array([[0.0], [1.0], [1.1], [5.0]])
+    chosen = spread_weighted_farthest_batch(
+        standardised=points, spread=np.array([1.0, 3.0, 1.0, 0.1]), k=3
+    )
+    assert chosen[0] == 1 and len(set(chosen)) == 3
+
+
+def test_every_kind_suggests_k_distinct_rows_by_default() -> None:
+    candidates = np.random.default_rng(2).uniform(-1, 1, size=(40, 2)).astype(np.float32)
+    for name in ("linear", "mlp"):
+        chosen = get_model_type(name).initial(SHAPE, seed=0).suggest_rows(candidates, 40)
+        assert sorted(chosen) == list(range(40))
