@@ -8,57 +8,38 @@ from __future__ import annotations
 
 import base64
 import datetime
-import json
 import time
-from collections.abc import Callable, Mapping
+from collections.abc import Callable
 from typing import Any
 
 from ._binary import (
-    BINARY_EXTENSION,
-    EXTENSIONS_HEADER,
     float32_matrix,
     rows_of_answer,
     run_body,
-    train_matrices,
-    upload_body,
 )
 from ._chunks import (
     as_rows,
-    check_pairs,
     check_row_lengths,
     chunk_bounds,
     encode_body,
-    pair_rows,
     split_rows,
 )
 from ._errors import (
-    ApiError,
-    ConnectFailed,
-    ConnectionLost,
     RunWeightsNetException,
-    SgtClientError,
-    TransportError,
     UnexpectedResponse,
     UploadDataException,
-    api_error_from_body,
 )
 from ._transport import UrllibTransport
+from ._wire import Wire, expect_answer
 
 DEFAULT_TIMEOUT_SECONDS = 60.0
 DEFAULT_CHUNK_ROWS = 5000  # figures: README, "Client reference"
 DEFAULT_RETRIES = 2
 DEFAULT_BACKOFF_SECONDS = 0.5
-MAX_BACKOFF_SECONDS = 8.0
 END_TIME_FORMAT = "%Y-%m-%d %H:%M:%S"
 
-_REQUEST_HEADERS = {
-    "Content-Type": "application/json",
-    "Accept": "application/json",
-    "User-Agent": "sgt-client",
-}
 
-
-class Client:
+class Client(Wire):
     """A user's connection to one SGT server, e.g. `Client("http://127.0.0.1:6006", id, key)`.
 
     The client adds the API prefix `/sgt` (unless `base_url` already ends with it). Every method
@@ -123,7 +104,7 @@ class Client:
         """Whether this client's secret_id and secret_key are valid now; never raises for bad
         ones."""
         result = self._call("/public/check_auth_token", self._auth(), is_idempotent=True)
-        return _expect(result, bool, "/public/check_auth_token")
+        return expect_answer(result, bool, "/public/check_auth_token")
 
     def update_auth_token(
         self,
@@ -183,12 +164,12 @@ class Client:
     def list_my_models(self) -> list[dict[str, Any]]:
         """This user's model records, all apps."""
         result = self._call("/public/read_my_sgt_model", self._auth(), is_idempotent=True)
-        return _expect(result, list, "/public/read_my_sgt_model")
+        return expect_answer(result, list, "/public/read_my_sgt_model")
 
     def list_public_models(self) -> list[dict[str, Any]]:
         """Every user's public model records."""
         result = self._call("/public/read_public_sgt_model", self._auth(), is_idempotent=True)
-        return _expect(result, list, "/public/read_public_sgt_model")
+        return expect_answer(result, list, "/public/read_public_sgt_model")
 
     def clone_model(self, author_unique_id: str, name: str, new_name: str, app_name: str) -> None:
         """Copy `author_unique_id`'s model `name` (public, or this user's own) to this user as
@@ -202,7 +183,7 @@ class Client:
     def list_model_types(self) -> list[str]:
         """The model types the server offers, e.g. ["std", ...]; needs no credentials."""
         result = self._call("/public/list_model_type", {}, is_idempotent=True)
-        return _expect(result, list, "/public/list_model_type")
+        return expect_answer(result, list, "/public/list_model_type")
 
     # Inference and training data
 
@@ -234,7 +215,7 @@ class Client:
             body = self._auth(name=name, app_name=app_name, data=chunk)
             encoded = encode_body(body, field="data", error=RunWeightsNetException)
             result = self._call_chunk(path, encoded, rows_done=start, is_idempotent=True)
-            result = _expect(result, list, path)
+            result = expect_answer(result, list, path)
             if len(result) != len(chunk):
                 raise UnexpectedResponse(
                     f"{path} answered {len(result)} rows for {len(chunk)}",
@@ -308,7 +289,7 @@ class Client:
             body = {**fields, "candidates": rows}
             encoded = encode_body(body, field="candidates", error=RunWeightsNetException)
         result = self._call_chunk(path, encoded, rows_done=0, is_idempotent=True)
-        indices: list[int] = _expect(result, list, path)
+        indices: list[int] = expect_answer(result, list, path)
         return indices
 
     def upload_train_data(
@@ -347,7 +328,7 @@ class Client:
         """The model's training status object (state, sample count, steps, losses, ...)."""
         path = "/public/get_sgt_model_train_status"
         result = self._call(path, self._auth(name=name, app_name=app_name), is_idempotent=True)
-        return _expect(result, dict, path)
+        return expect_answer(result, dict, path)
 
     def clear_train_data(self, name: str, app_name: str) -> None:
         """Delete all training data uploaded to the model."""
@@ -361,7 +342,7 @@ class Client:
         ("YYYY-MM-DD HH:MM:SS", UTC), `sample_count`, `val_loss` and `served`."""
         path = "/public/list_sgt_model_versions"
         result = self._call(path, self._auth(name=name, app_name=app_name), is_idempotent=True)
-        return _expect(result, list, path)
+        return expect_answer(result, list, path)
 
     def rollback(self, name: str, app_name: str, version: int) -> None:
         """Serve `version` of the model from now on; the next upload trains from it. Raises
@@ -378,141 +359,11 @@ class Client:
         endpoint = "/public/export_sgt_model"
         body = self._auth(name=name, app_name=app_name)
         answer = self._call(endpoint, body, is_idempotent=True)
-        result: dict[str, Any] = _expect(answer, dict, endpoint)
-        encoded = _expect(result.pop("base64", None), str, endpoint + " base64")
+        result: dict[str, Any] = expect_answer(answer, dict, endpoint)
+        encoded = expect_answer(result.pop("base64", None), str, endpoint + " base64")
         content = base64.b64decode(encoded)
         with open(path, "wb") as output:
             output.write(content)
-        return result
-
-    # Plumbing
-
-    def _auth(self, **fields: Any) -> dict[str, Any]:
-        body: dict[str, Any] = {"secret_id": self.secret_id, "secret_key": self.secret_key}
-        body.update(fields)
-        return body
-
-    def _train_data(self, inputs: Any, labels: Any, pairs: Any) -> list[Any]:
-        error = UploadDataException
-        if pairs is not None:
-            if inputs is not None or labels is not None:
-                raise ValueError("pass either inputs and labels, or pairs, not both")
-            rows = as_rows(pairs, field="pairs", error=error)
-            check_pairs(rows, error=error)
-            return rows
-        if inputs is None or labels is None:
-            raise ValueError("pass inputs and labels, or pairs")
-        return pair_rows(
-            as_rows(inputs, field="inputs", error=error),
-            as_rows(labels, field="labels", error=error),
-            error=error,
-        )
-
-    def _run_binary(
-        self,
-        name: str,
-        app_name: str,
-        data: Any,
-        progress: Callable[[int, int], None] | None,
-    ) -> list[list[float]]:
-        path = "/public/run_sgt_model"
-        matrix = float32_matrix(data, field="data", error=RunWeightsNetException)
-        fields = self._auth(name=name, app_name=app_name, response_format="binary")
-        outputs: list[list[float]] = []
-        for start, stop in chunk_bounds(matrix.rows, self.chunk_rows):
-            encoded = run_body(fields, matrix, start, stop)
-            result = self._call_chunk(path, encoded, rows_done=start, is_idempotent=True)
-            outputs.extend(rows_of_answer(result, rows=stop - start, path=path))
-            if progress is not None:
-                progress(stop, matrix.rows)
-        return outputs
-
-    def _upload_binary(
-        self,
-        name: str,
-        app_name: str,
-        inputs: Any,
-        labels: Any,
-        pairs: Any,
-        progress: Callable[[int, int], None] | None,
-    ) -> None:
-        inputs_matrix, labels_matrix = train_matrices(
-            inputs, labels, pairs, error=UploadDataException
-        )
-        fields = self._auth(name=name, app_name=app_name)
-        bodies = [
-            (start, stop, upload_body(fields, inputs_matrix, labels_matrix, start, stop))
-            for start, stop in chunk_bounds(inputs_matrix.rows, self.chunk_rows)
-        ]
-        path = "/public/upload_sgt_model_train_data"
-        for start, stop, encoded in bodies:
-            self._call_chunk(path, encoded, rows_done=start, is_idempotent=False)
-            if progress is not None:
-                progress(stop, inputs_matrix.rows)
-
-    def _uses_binary(self) -> bool:
-        """Whether big arrays go binary: as asked, else as the server advertised."""
-        if self.binary is not None:
-            return self.binary
-        if self._server_has_binary is None:
-            try:  # no reply seen yet: ask the cheapest question there is, once
-                self._send("/public/list_model_type", b"{}", is_idempotent=True)
-            except (ApiError, UnexpectedResponse):
-                pass  # a 400's header was read all the same; no valid reply: JSON this time
-        return bool(self._server_has_binary)
-
-    def _call(self, path: str, body: dict[str, Any], *, is_idempotent: bool) -> Any:
-        encoded = json.dumps(body, separators=(",", ":")).encode("utf-8")
-        return self._send(path, encoded, is_idempotent=is_idempotent)
-
-    def _call_chunk(self, path: str, encoded: bytes, *, rows_done: int, is_idempotent: bool) -> Any:
-        try:
-            return self._send(path, encoded, is_idempotent=is_idempotent)
-        except SgtClientError as exc:
-            exc.rows_done = rows_done
-            raise
-
-    def _send(self, path: str, encoded: bytes, *, is_idempotent: bool) -> Any:
-        attempt = 0
-        while True:
-            try:
-                return self._send_once(path, encoded)
-            except (ConnectFailed, ConnectionLost) as exc:
-                # A refused connection never reached the server, so even a create may repeat;
-                # a lost one may have been acted on, so only idempotent calls repeat then.
-                is_safe = is_idempotent or isinstance(exc, ConnectFailed)
-                if not is_safe or attempt >= self.retries:
-                    raise
-            self._sleep(min(self.backoff_seconds * 2**attempt, MAX_BACKOFF_SECONDS))
-            attempt += 1
-
-    def _send_once(self, path: str, encoded: bytes) -> Any:
-        url = self.api_url + path
-        try:
-            status, headers, content = self._transport.post(
-                url, encoded, _REQUEST_HEADERS, self.timeout
-            )
-        except TransportError:
-            raise
-        except OSError as exc:  # a custom transport that let a socket error through
-            raise ConnectionLost(f"connection lost talking to {url}: {exc}") from exc
-        if status not in (200, 400):
-            raise UnexpectedResponse(
-                f"{url} answered status {status}: {content[:200]!r}",
-                status_code=status,
-            )
-        try:
-            result = json.loads(content.decode("utf-8"))
-        except ValueError:  # UnicodeDecodeError is a ValueError too
-            raise UnexpectedResponse(
-                f"{url} answered status {status} with a body that is not JSON: {content[:200]!r}",
-                status_code=status,
-            ) from None
-        if self._server_has_binary is None:
-            extensions = (_header(headers, EXTENSIONS_HEADER) or "").lower().split(",")
-            self._server_has_binary = BINARY_EXTENSION in (name.strip() for name in extensions)
-        if status == 400:
-            raise api_error_from_body(result, _header(headers, "X-Request-ID"))
         return result
 
 
@@ -530,27 +381,10 @@ def format_end_time(end_time: str | datetime.datetime) -> str:
 
 def _with_std_fields(result: Any, *, rows: int, path: str) -> dict[str, Any]:
     """A `return_std` answer: an object with `mean`, `std` and `out_of_range` (`rows` long)."""
-    answer = _expect(result, dict, path)
+    answer = expect_answer(result, dict, path)
     if set(answer) != {"mean", "std", "out_of_range"}:
         raise UnexpectedResponse(f"{path} answered fields {sorted(answer)}", status_code=200)
     flags = answer["out_of_range"]
     if not isinstance(flags, list) or len(flags) != rows:
         raise UnexpectedResponse(f"{path} answered out_of_range for other rows", status_code=200)
     return dict(answer)
-
-
-def _expect(result: Any, kind: type, path: str) -> Any:
-    if not isinstance(result, kind):
-        raise UnexpectedResponse(
-            f"{path} answered {type(result).__name__}, expected a JSON {kind.__name__}",
-            status_code=200,
-        )
-    return result
-
-
-def _header(headers: Mapping[str, str], name: str) -> str | None:
-    lowered = name.lower()
-    for key, value in headers.items():
-        if key.lower() == lowered:
-            return value
-    return None
