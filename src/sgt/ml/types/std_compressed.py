@@ -1,8 +1,9 @@
 """`std` on many outputs: learn a few principal-shape coefficients, reconstruct every output.
 
-Above `COMPRESS_MIN_OUT_SIZE` outputs (a mesh's vertex offsets, say) `std` standardises the
-targets, keeps their leading principal shapes (how many: by explained variance and by what still
-generalises to held-out rows) and trains its usual candidates on the coefficients; predicting is
+Above `COMPRESS_MIN_OUT_SIZE` outputs (a mesh's vertex offsets, say) `std` centres the targets,
+scales them all by one common spread, keeps their leading principal shapes (how many: by
+explained variance and by what still generalises to held-out rows), rotates the coefficients so
+each column carries the same variance, and trains its usual candidates on them; predicting is
 one small matrix product. The checkpoint holds the shapes (float32, with the output scale folded
 in), the output means, and the coefficient model's own checkpoint. Imports numpy, torch,
 `sgt.ml.base`, `sgt.ml.checkpoints` and the numerics; the coefficient run arrives as a factory.
@@ -143,7 +144,7 @@ def common_scale(targets: np.ndarray) -> tuple[np.ndarray, float]:
 
 
 class CompressedRun(TrainingRun):
-    """First step: standardise, choose and fit the shapes; then the coefficient run's steps."""
+    """First step: scale, choose and fit the shapes; then the coefficient run's steps."""
 
     def __init__(
         self,
@@ -163,7 +164,7 @@ class CompressedRun(TrainingRun):
         self._run: TrainingRun | None = None
         self._shapes = np.zeros((0, shape.out_size), dtype=np.float32)
         self._mean = np.zeros(shape.out_size, dtype=np.float32)
-        # Per shape, the spread of its coefficients; and per row, the standardised variance
+        # Per column, the spread of its coefficients; and per row, the scaled variance
         # the kept shapes leave out: together they turn coefficient errors into output errors.
         self._coefficient_scale = np.ones(0)
         self._truncation = np.zeros(0)
@@ -230,9 +231,9 @@ class CompressedRun(TrainingRun):
         return min(MAX_COMPONENTS, count + 1)
 
     def _output_val_loss(self, coefficient_val_loss: float | None) -> float | None:
-        """The validation MSE per standardised output, from the coefficient run's (per
-        standardised coefficient): each shape's error weighed by its coefficients' variance,
-        as if the error were spread evenly over the shapes, plus what the shapes leave out."""
+        """The validation MSE per scaled output, from the coefficient run's (per standardised
+        coefficient): each column's error weighed by its coefficients' variance (after the
+        balancing rotation all alike), plus what the shapes leave out."""
         if coefficient_val_loss is None:
             return None
         coefficient_part = coefficient_val_loss * float(np.sum(self._coefficient_scale**2))
