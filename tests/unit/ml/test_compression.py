@@ -10,6 +10,7 @@ from sgt.ml.base import ModelShape, TrainingRun
 from sgt.ml.checkpoints import CheckpointUnreadable, pack_checkpoint
 from sgt.ml.families.linear import LINEAR
 from sgt.ml.numerics.compression import (
+    balancing_rotation,
     count_for_validation,
     count_for_variance,
     fit_pca,
@@ -81,6 +82,17 @@ def test_held_out_rows_stop_gaining_once_shapes_are_noise() -> None:
     assert count_for_validation(unexplained, tolerance=1e-3) == 4
 
 
+def test_the_balancing_rotation_gives_every_column_the_same_variance() -> None:
+    rng = np.random.default_rng(1)
+    coefficients = rng.normal(size=(200, 12)) * np.geomspace(30.0, 0.01, 12)
+    covariance = coefficients.T @ coefficients / 200
+    rotation = balancing_rotation(covariance)
+    assert np.allclose(rotation.T @ rotation, np.eye(12), atol=1e-10)
+    balanced = np.diag(rotation.T @ covariance @ rotation)
+    assert np.allclose(balanced, np.trace(covariance) / 12, rtol=1e-9)
+    assert np.array_equal(balancing_rotation(np.array([[2.0]])), np.eye(1))
+
+
 def many_outputs(rows: int, *, seed: int = 0) -> tuple[np.ndarray, np.ndarray]:
     """Targets wider than the compression threshold, linear in the inputs through 3 shapes."""
     rng = np.random.default_rng(seed)
@@ -117,6 +129,41 @@ def test_a_compressed_run_learns_few_coefficients_and_rebuilds_every_output() ->
     predicted = run.best().predict(inputs[40:])
     assert predicted.shape == (20, shape.out_size) and predicted.dtype == np.float32
     assert np.sqrt(np.mean((predicted - targets[40:]) ** 2)) < 1e-2 * targets.std()
+
+
+def test_the_coefficient_model_sees_columns_of_equal_variance_and_outputs_keep_their_sizes() -> (
+    None
+):
+    # Outputs of very different spreads: one shape moves a few outputs a lot, another all a little.
+    rng = np.random.default_rng(2)
+    inputs = rng.uniform(-1.0, 1.0, size=(60, 2)).astype(np.float32)
+    loud = np.zeros(COMPRESS_MIN_OUT_SIZE)
+    loud[:50] = 10.0
+    quiet = rng.normal(size=COMPRESS_MIN_OUT_SIZE) * 0.3
+    targets = (inputs[:, :1] @ loud[None] + inputs[:, 1:] @ quiet[None]).astype(np.float32)
+    seen: list[np.ndarray] = []
+
+    def recording(shape: ModelShape, rows: np.ndarray, coefficients: np.ndarray) -> TrainingRun:
+        seen.append(coefficients)
+        return linear_coefficients(shape, rows, coefficients)
+
+    shape = ModelShape(2, COMPRESS_MIN_OUT_SIZE)
+    run = CompressedRun(
+        shape=shape,
+        inputs=inputs[:40],
+        targets=targets[:40],
+        untrained=STD.initial(shape, seed=0),
+        make_coefficient_run=recording,
+        seed=0,
+    )
+    converge(run)
+    assert run.components == 2
+    spreads = seen[0].std(axis=0)
+    assert np.allclose(spreads, spreads.mean(), rtol=1e-3)
+    predicted = run.best().predict(inputs[40:])
+    errors = predicted - targets[40:]
+    assert np.abs(errors[:, :50]).max() < 1e-3 * 10.0
+    assert np.abs(errors[:, 50:]).max() < 1e-3 * 0.3
 
 
 def test_std_compresses_wide_models_and_its_checkpoint_round_trips() -> None:

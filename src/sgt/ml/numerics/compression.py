@@ -92,3 +92,53 @@ def count_for_validation(unexplained: np.ndarray, *, tolerance: float) -> int:
         return 1
     good_enough = np.flatnonzero(unexplained <= float(unexplained.min()) + tolerance)
     return int(good_enough[0]) + 1
+
+
+def balancing_rotation(covariance: np.ndarray) -> np.ndarray:
+    """An orthogonal R (k, k) such that R^T C R has every diagonal entry equal to trace(C) / k.
+
+    Principal-shape coefficients have very different variances; a model that standardises each
+    column, then weighs them alike, spends as much on a shape that moves a vertex by a hair as
+    on the main bulge. Rotated by R, every column carries the same share of the variance, so
+    standardising them is one common scale and a squared error summed over columns is the
+    squared error of the outputs (R is orthogonal). At most k - 1 plane rotations, each fixing
+    one diagonal entry at the mean for good."""
+    matrix = np.array(covariance, dtype=np.float64)
+    count = matrix.shape[0]
+    rotation = np.eye(count)
+    target = float(np.trace(matrix)) / max(count, 1)
+    tolerance = 1e-12 * max(abs(target), 1e-300)
+    open_ = list(range(count))
+    while len(open_) > 1:
+        diagonal = np.array([matrix[i, i] for i in open_])
+        high, low = int(np.argmax(diagonal)), int(np.argmin(diagonal))
+        if diagonal[high] - target <= tolerance or target - diagonal[low] <= tolerance:
+            break
+        i, j = open_[high], open_[low]
+        angle = _angle_to(matrix[i, i], matrix[j, j], matrix[i, j], target)
+        plane = np.eye(count)
+        cos, sin = np.cos(angle), np.sin(angle)
+        plane[i, i], plane[j, j], plane[j, i], plane[i, j] = cos, cos, sin, -sin
+        matrix = plane.T @ matrix @ plane
+        matrix[i, i] = target  # what the angle solved for, without its round-off
+        rotation = rotation @ plane
+        open_.remove(i)
+    return rotation
+
+
+def _angle_to(high: float, low: float, cross: float, target: float) -> float:
+    """The angle in [0, pi/2] at which the rotated entry cos^2 high + 2 cos sin cross +
+    sin^2 low equals `target` (high >= target >= low, so one exists): by bisection."""
+    start, end = 0.0, np.pi / 2.0
+    for _ in range(60):
+        middle = 0.5 * (start + end)
+        value = (
+            high * np.cos(middle) ** 2
+            + 2.0 * cross * np.cos(middle) * np.sin(middle)
+            + low * np.sin(middle) ** 2
+        )
+        if value > target:
+            start = middle
+        else:
+            end = middle
+    return 0.5 * (start + end)

@@ -1,8 +1,9 @@
 """`std` on many outputs: learn a few principal-shape coefficients, reconstruct every output.
 
-Above `COMPRESS_MIN_OUT_SIZE` outputs (a mesh's vertex offsets, say) `std` standardises the
-targets, keeps their leading principal shapes (how many: by explained variance and by what still
-generalises to held-out rows) and trains its usual candidates on the coefficients; predicting is
+Above `COMPRESS_MIN_OUT_SIZE` outputs (a mesh's vertex offsets, say) `std` centres the targets,
+scales them all by one common spread, keeps their leading principal shapes (how many: by
+explained variance and by what still generalises to held-out rows), rotates the coefficients so
+each column carries the same variance, and trains its usual candidates on them; predicting is
 one small matrix product. The checkpoint holds the shapes (float32, with the output scale folded
 in), the output means, and the coefficient model's own checkpoint. Imports numpy, torch,
 `sgt.ml.base`, `sgt.ml.checkpoints` and the numerics; the coefficient run arrives as a factory.
@@ -20,6 +21,7 @@ import torch
 from sgt.ml.base import ModelShape, Predictor, TrainingProgress, TrainingRun
 from sgt.ml.checkpoints import CheckpointUnreadable, pack_checkpoint
 from sgt.ml.numerics.compression import (
+    balancing_rotation,
     count_for_validation,
     count_for_variance,
     fit_pca,
@@ -27,7 +29,6 @@ from sgt.ml.numerics.compression import (
     project,
 )
 from sgt.ml.numerics.fitting import MIN_ROWS_FOR_VALIDATION
-from sgt.ml.numerics.standardiser import Standardiser
 
 KIND = "pca"
 # From this many outputs on `std` trains on principal-shape coefficients. The direct candidates
@@ -130,8 +131,20 @@ def load_compressed_payload(
         raise CheckpointUnreadable(f"compressed checkpoint is inconsistent: {error}") from error
 
 
+def common_scale(targets: np.ndarray) -> tuple[np.ndarray, float]:
+    """Each output's mean, and one scale for all: the root-mean-square spread of the outputs.
+
+    Many outputs of one model are one kind of quantity (a mesh's offsets), so they keep their
+    relative sizes: scaled one by one, a vertex far from every joint, which barely moves, would
+    weigh as much as the bulge, and its round-off would become shapes."""
+    data = np.asarray(targets, dtype=np.float64)
+    mean = data.mean(axis=0)
+    spread = float(np.sqrt(np.mean((data - mean) ** 2)))
+    return mean.astype(np.float32), spread if spread > 0.0 else 1.0
+
+
 class CompressedRun(TrainingRun):
-    """First step: standardise, choose and fit the shapes; then the coefficient run's steps."""
+    """First step: scale, choose and fit the shapes; then the coefficient run's steps."""
 
     def __init__(
         self,
@@ -151,7 +164,7 @@ class CompressedRun(TrainingRun):
         self._run: TrainingRun | None = None
         self._shapes = np.zeros((0, shape.out_size), dtype=np.float32)
         self._mean = np.zeros(shape.out_size, dtype=np.float32)
-        # Per shape, the spread of its coefficients; and per row, the standardised variance
+        # Per column, the spread of its coefficients; and per row, the scaled variance
         # the kept shapes leave out: together they turn coefficient errors into output errors.
         self._coefficient_scale = np.ones(0)
         self._truncation = np.zeros(0)
@@ -179,22 +192,27 @@ class CompressedRun(TrainingRun):
         )
 
     def _fit_shapes(self) -> np.ndarray:
-        """Fit the shapes on standardised targets; return the rows' coefficients (n, k)."""
-        standardiser = Standardiser.fit(self._targets, device="cpu")
-        mean = standardiser.mean.numpy()
-        scale = standardiser.scale.numpy()
+        """Fit the shapes on scaled targets; return the rows' coefficients (n, k)."""
+        mean, scale = common_scale(self._targets)
         standardised = (self._targets - mean) / scale
         count = self._count_by_validation(standardised)
         fitted = fit_pca(standardised, max_components=count)
         count = min(fitted.count, count_for_variance(fitted, kept=VARIANCE_KEPT))
         components = fitted.components[:count]
-        coefficients = project(standardised, components)
-        self._coefficient_scale = coefficients.astype(np.float64).std(axis=0)
+        coefficients = project(standardised, components).astype(np.float64)
         self._truncation = np.sum(standardised.astype(np.float64) ** 2, axis=1) - np.sum(
-            coefficients.astype(np.float64) ** 2, axis=1
+            coefficients**2, axis=1
         )
-        self._shapes = components * scale[None, :]
-        self._mean = mean.astype(np.float32)
+        # The coefficient candidates standardise each column and weigh the columns alike; rotated,
+        # every column holds the same share of the variance, so they weigh output errors instead
+        # (the GP's likelihood no longer treats a hair-thin shape like the main bulge). The
+        # shapes take the inverse rotation: coefficients @ shapes is unchanged.
+        rotation = balancing_rotation(coefficients.T @ coefficients / len(coefficients))
+        coefficients = coefficients @ rotation
+        components = (rotation.T @ components.astype(np.float64)).astype(np.float32)
+        self._coefficient_scale = coefficients.std(axis=0)
+        self._shapes = components * np.float32(scale)
+        self._mean = mean
         return np.ascontiguousarray(coefficients, dtype=np.float32)
 
     def _count_by_validation(self, standardised: np.ndarray) -> int:
@@ -213,9 +231,9 @@ class CompressedRun(TrainingRun):
         return min(MAX_COMPONENTS, count + 1)
 
     def _output_val_loss(self, coefficient_val_loss: float | None) -> float | None:
-        """The validation MSE per standardised output, from the coefficient run's (per
-        standardised coefficient): each shape's error weighed by its coefficients' variance,
-        as if the error were spread evenly over the shapes, plus what the shapes leave out."""
+        """The validation MSE per scaled output, from the coefficient run's (per standardised
+        coefficient): each column's error weighed by its coefficients' variance (after the
+        balancing rotation all alike), plus what the shapes leave out."""
         if coefficient_val_loss is None:
             return None
         coefficient_part = coefficient_val_loss * float(np.sum(self._coefficient_scale**2))
