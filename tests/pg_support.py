@@ -81,7 +81,7 @@ class PostgresDatabases:
         self._dropper = threading.Thread(target=self._drop_in_background, daemon=True)
         self._dropper.start()
         self._drop_abandoned()
-        self._admin.execute(f'CREATE DATABASE "{self.template}"')
+        self._run_admin(f'CREATE DATABASE "{self.template}"')
         db = Database(database_url(self.template))
         try:
             migrate(db)
@@ -92,7 +92,7 @@ class PostgresDatabases:
         """A new migrated database of this run; returns its SQLAlchemy URL."""
         self._count += 1
         name = f"{self.prefix}{self._count}"
-        self._admin.execute(f'CREATE DATABASE "{name}" TEMPLATE "{self.template}"')
+        self._run_admin(f'CREATE DATABASE "{name}" TEMPLATE "{self.template}"')
         return database_url(name)
 
     def drop_later(self, url: str) -> None:
@@ -113,11 +113,16 @@ class PostgresDatabases:
         self._dropper.join()
         self._admin.close()
 
+    def _run_admin(self, statement: str) -> None:
+        self._admin = _run_reconnecting(self._admin, statement)
+
     def _drop_in_background(self) -> None:
         connection = _admin_connection()
         try:
             while (name := self._drop_queue.get()) is not None:
-                connection.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+                connection = _run_reconnecting(
+                    connection, f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'
+                )
         finally:
             connection.close()
 
@@ -127,6 +132,23 @@ class PostgresDatabases:
             match = NAME_PATTERN.match(str(name))
             if match and not _is_alive(int(match.group(1))):
                 self._drop_queue.put(str(name))
+
+
+def _run_reconnecting(
+    connection: psycopg.Connection[tuple[object, ...]], statement: str
+) -> psycopg.Connection[tuple[object, ...]]:
+    """Run `statement`, on a new connection if the server dropped this one (a test may restart
+    PostgreSQL); returns the connection to use from now on."""
+    try:
+        connection.execute(statement)
+        return connection
+    except psycopg.OperationalError:
+        if not connection.closed and not connection.broken:
+            raise
+    connection.close()
+    fresh = _admin_connection()
+    fresh.execute(statement)
+    return fresh
 
 
 def wants_postgres_e2e() -> bool:

@@ -30,6 +30,11 @@ DOCUMENTED = {
     "/sgt/public/list_model_type": set(),
     "/sgt/public/get_sgt_model_train_status": {"name", "app_name"},
     "/sgt/public/clear_sgt_model_train_data": {"name", "app_name"},
+    # Extensions (API.md names them): versions, export, suggestions.
+    "/sgt/public/list_sgt_model_versions": {"name", "app_name"},
+    "/sgt/public/rollback_sgt_model": {"name", "app_name", "version"},
+    "/sgt/public/export_sgt_model": {"name", "app_name"},
+    "/sgt/public/suggest_sgt_model_samples": {"name", "app_name", "candidates", "k"},
 }
 UNAUTHENTICATED = {"/sgt/private/update_auth_token", "/sgt/public/list_model_type"}
 
