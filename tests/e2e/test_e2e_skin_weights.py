@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
-from e2e_server import Session, assert_error
+from e2e_server import Session, SgtServer, assert_error
 
 from skin_mesh import invalid_rows, skin_mesh
 
@@ -65,3 +65,13 @@ def test_max_influences_is_refused_where_it_does_not_apply(alice: Session) -> No
     )
     assert_error(reply, "RequestException", "max_influences")
     assert alice.my_models() == []
+
+
+def test_the_openapi_document_describes_max_influences(server: SgtServer) -> None:
+    document = server.get("/openapi.json").json()
+    operation = document["paths"]["/sgt/public/create_sgt_model"]["post"]
+    schema = operation["requestBody"]["content"]["application/json"]["schema"]
+    while "$ref" in schema:
+        schema = document["components"]["schemas"][schema["$ref"].rsplit("/", 1)[-1]]
+    field = schema["properties"]["max_influences"]
+    assert "weights" in field["description"] and "max_influences" not in schema["required"]
