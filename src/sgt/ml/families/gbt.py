@@ -53,10 +53,11 @@ class GbtConfig:
     rounds_per_step: int = 25
     patience_rounds: int = 50
     min_relative: float = 1e-3
-    min_rounds: int = 50
 
     def round_cap(self, outputs: int) -> int:
-        return max(self.min_rounds, MAX_TREES // max(1, outputs))
+        # Many outputs get few rounds (one beyond 1,000): wide targets are rarely the trees'
+        # strength, and their cost must stay within the create-time parameter bound.
+        return max(1, MAX_TREES // max(1, outputs))
 
     def params(self, outputs: int, threads: int, seed: int) -> dict[str, object]:
         return {
@@ -247,9 +248,10 @@ class GbtModelType(ModelType):
         self.config = config
 
     def parameter_count(self, shape: ModelShape) -> int:
-        # Every tree has fewer than 2^(depth + 1) nodes, each a split or a leaf value.
-        nodes = 1 << (self.config.max_depth + 1)
-        return self.config.round_cap(shape.out_size) * shape.out_size * nodes + shape.in_size
+        # The fitted values: at most 2^depth leaves a tree, one tree per round and output (the
+        # splits are bounded by the same count).
+        leaves = 1 << self.config.max_depth
+        return self.config.round_cap(shape.out_size) * shape.out_size * leaves + shape.in_size
 
     def initial(self, shape: ModelShape, *, seed: int) -> GbtPredictor:
         zeros, ones = np.zeros(shape.out_size), np.ones(shape.out_size)
