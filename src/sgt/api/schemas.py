@@ -8,7 +8,7 @@ a missing or non-string secret is an AuthException, not a RequestException.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Any, Literal
+from typing import Annotated, Any, Literal
 
 import msgspec
 
@@ -17,6 +17,12 @@ from sgt.services.users import END_TIME_FORMAT
 from sgt.services.versions import VersionInfo
 
 Matrix = list[list[float]]
+
+MAX_INFLUENCES_DOC = (
+    "Extension, for model_type `weights` only: each predicted row has at most this many "
+    "non-zero entries, still summing to 1 (an integer from 1 to out_size). Omitted or null: "
+    "no bound."
+)
 
 
 class Float32Array(msgspec.Struct, kw_only=True):
@@ -67,6 +73,9 @@ class CreateModelRequest(ModelRef, kw_only=True):
     out_size: int
     client_data: Any = None
     is_public: bool = False
+    # Extension (issue 14). Range and type checks are the service's: they answer
+    # CreateWeightsNetException, as the other create conditions do.
+    max_influences: Annotated[int | None, msgspec.Meta(description=MAX_INFLUENCES_DOC)] = None
 
 
 class DeleteModelRequest(ModelRef, kw_only=True):

@@ -18,13 +18,44 @@ class ModelKey:
         return f"'{self.name}' (app '{self.app_name}')"
 
 
+# The models table keeps a type's parameter inside its `model_type` column, after this mark:
+# "weights:4" is `weights` with max_influences 4 (docs/skinning.md, "Where max_influences is
+# stored"). Type names never contain it.
+TYPE_PARAMETER_MARK = ":"
+
+
 @dataclass(frozen=True)
 class ModelSpec:
-    """What a model computes: its type and widths."""
+    """What a model computes: its type and widths, and for `weights` the most non-zero entries
+    a predicted row may have (None: no bound)."""
 
     model_type: str
     in_size: int
     out_size: int
+    max_influences: int | None = None
+
+    @property
+    def stored_type(self) -> str:
+        """The type as the models table stores it, with its parameter."""
+        if self.max_influences is None:
+            return self.model_type
+        return f"{self.model_type}{TYPE_PARAMETER_MARK}{self.max_influences}"
+
+    @classmethod
+    def from_stored(cls, stored_type: str, in_size: int, out_size: int) -> ModelSpec:
+        """The spec of a stored row (`stored_type` as `stored_type` wrote it)."""
+        model_type, max_influences = split_stored_type(stored_type)
+        return cls(model_type, in_size, out_size, max_influences)
+
+
+def split_stored_type(stored_type: str) -> tuple[str, int | None]:
+    """(type name, max_influences or None) of a stored `model_type` column."""
+    name, mark, parameter = stored_type.partition(TYPE_PARAMETER_MARK)
+    if not mark:
+        return name, None
+    if not parameter.isdigit():
+        raise ValueError(f"stored model_type '{stored_type}' has an unreadable parameter")
+    return name, int(parameter)
 
 
 # The record's one definition: the eight fields of API.md, in the contract's order and with its

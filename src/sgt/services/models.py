@@ -9,9 +9,9 @@ import orjson
 
 from sgt.domain.client_data import check_client_data
 from sgt.domain.models import ModelRecord, ModelSpec
-from sgt.errors import InvalidRequest, ModelNotFound, SizeOutOfBounds
+from sgt.errors import InvalidRequest, ModelNotFound, SizeOutOfBounds, UnknownModelType
 from sgt.ml.base import ModelShape
-from sgt.ml.registry import get_model_type
+from sgt.ml.registry import WEIGHTS, get_model_type, model_type_names
 from sgt.services.context import ServiceContext
 from sgt.services.users import CurrentUser
 from sgt.storage import checkpoints as checkpoint_store
@@ -54,8 +54,15 @@ def create_model(
 
 
 def check_spec(ctx: ServiceContext, spec: ModelSpec) -> None:
-    """Refuse unknown types and sizes outside the configured bounds, before allocating anything."""
-    model_type = get_model_type(spec.model_type)
+    """Refuse unknown types, sizes outside the configured bounds and a max_influences that is
+    not for `weights` or not between 1 and out_size, before allocating anything."""
+    names = model_type_names()
+    if spec.model_type not in names:
+        # Checked by name: a stored form such as "weights:4" is not a type a client may send.
+        known = ", ".join(sorted(names))
+        raise UnknownModelType(
+            f"model_type '{spec.model_type}' is unknown; expected one of: {known}"
+        )
     limits = ctx.limits
     for field, value, upper in (
         ("in_size", spec.in_size, limits.max_in_size),
@@ -63,11 +70,27 @@ def check_spec(ctx: ServiceContext, spec: ModelSpec) -> None:
     ):
         if not 1 <= value <= upper:
             raise SizeOutOfBounds(f"{field} must be between 1 and {upper}, got {value}")
+    _check_max_influences(spec)
+    model_type = get_model_type(spec.stored_type)
     parameters = model_type.parameter_count(ModelShape(spec.in_size, spec.out_size))
     if parameters > limits.max_parameters:
         raise SizeOutOfBounds(
             f"in_size={spec.in_size} and out_size={spec.out_size} imply {parameters:,} parameters "
             f"for model_type '{spec.model_type}'; the limit is {limits.max_parameters:,}"
+        )
+
+
+def _check_max_influences(spec: ModelSpec) -> None:
+    if spec.max_influences is None:
+        return
+    if spec.model_type != WEIGHTS.name:
+        raise UnknownModelType(
+            f"max_influences is for model_type '{WEIGHTS.name}' only, not '{spec.model_type}'"
+        )
+    if not 1 <= spec.max_influences <= spec.out_size:
+        raise SizeOutOfBounds(
+            f"max_influences must be between 1 and out_size ({spec.out_size}), "
+            f"got {spec.max_influences}"
         )
 
 
@@ -144,7 +167,7 @@ def clone_model(
             owner=session.get_one(UserRow, user.id),
             app_name=app_name,
             name=new_name,
-            spec=ModelSpec(source.model_type, source.in_size, source.out_size),
+            spec=model_store.spec_of(source),
             client_data_json=source.client_data,
             is_public=False,
             seed=source.seed,

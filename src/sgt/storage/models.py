@@ -8,7 +8,7 @@ from sqlalchemy import delete, select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
-from sgt.domain.models import ModelRecord, ModelSpec
+from sgt.domain.models import ModelRecord, ModelSpec, split_stored_type
 from sgt.errors import ModelNameTaken
 from sgt.storage.tables import CheckpointRow, ModelRow, UserRow
 
@@ -30,7 +30,7 @@ def insert_model(
         owner_id=owner.id,
         app_name=app_name,
         name=name,
-        model_type=spec.model_type,
+        model_type=spec.stored_type,
         in_size=spec.in_size,
         out_size=spec.out_size,
         is_public=is_public,
@@ -93,13 +93,19 @@ def delete_model(session: Session, model_id: int) -> None:
     session.execute(delete(ModelRow).where(ModelRow.id == model_id))
 
 
+def spec_of(model: ModelRow) -> ModelSpec:
+    """The spec the row stores, max_influences included."""
+    return ModelSpec.from_stored(model.model_type, model.in_size, model.out_size)
+
+
 def to_record(model: ModelRow, owner_secret_id: str, client_data: object) -> ModelRecord:
+    # The record names the type alone: max_influences is not a field of API.md's record.
     return ModelRecord(
         user_unique_id=owner_secret_id,
         name=model.name,
         client_data=client_data,
         app_name=model.app_name,
-        model_type=model.model_type,
+        model_type=split_stored_type(model.model_type)[0],
         in_size=model.in_size,
         out_size=model.out_size,
         is_public=model.is_public,

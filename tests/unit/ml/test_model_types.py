@@ -9,7 +9,7 @@ from sgt.ml.base import ModelShape, ModelType, Predictor, TrainingRun
 from sgt.ml.families.mlp import MlpConfig, ensemble_family
 from sgt.ml.registry import STD, get_model_type, model_type_names
 
-TYPE_NAMES = ["std", "gp", "mlp", "linear"]
+TYPE_NAMES = ["std", "gp", "mlp", "linear", "weights"]
 
 
 def smooth_data(rows: int, seed: int) -> tuple[np.ndarray, np.ndarray]:

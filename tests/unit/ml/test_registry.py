@@ -76,16 +76,18 @@ MEAN = Family(kind="mean", model_type=MeanModelType(), load_payload=load_mean_pa
 
 
 def test_std_trains_the_families_of_the_registry_in_its_order() -> None:
-    assert [family.kind for family in FAMILIES] == ["gp", "linear", "mlp", "forest"]
-    assert STD.candidate_kinds(30, None) == [family.kind for family in FAMILIES]
-    assert list(MODEL_TYPES) == ["std", "gp", "linear", "mlp"]
+    assert [family.kind for family in FAMILIES] == ["gbt", "gp", "linear", "mlp", "forest"]
+    # The trees join beyond the blend's 500 rows, the forest serves only within it.
+    assert STD.candidate_kinds(30, None) == ["gp", "linear", "mlp", "forest"]
+    assert STD.candidate_kinds(600, None) == ["gbt", "gp", "linear", "mlp"]
+    assert list(MODEL_TYPES) == ["std", "gp", "linear", "mlp", "weights"]
 
 
 def test_a_new_family_is_a_candidate_counted_and_read_back() -> None:
     extended = STD.with_family(MEAN)
     assert extended.candidate_kinds(30, None) == ["gp", "linear", "mlp", "forest", "mean"]
     # Without a default rank it serves only in a blend, so never beyond BLEND_MAX_ROWS.
-    assert extended.candidate_kinds(600, None) == ["gp", "linear", "mlp"]
+    assert extended.candidate_kinds(600, None) == ["gbt", "gp", "linear", "mlp"]
     assert extended.parameter_count(SHAPE) == STD.parameter_count(SHAPE) + SHAPE.out_size
     checkpoint = MeanPredictor(SHAPE, torch.tensor([2.5])).to_bytes()
     loaded = extended.load(checkpoint, device="cpu")

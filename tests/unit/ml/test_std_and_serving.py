@@ -53,7 +53,9 @@ def test_candidates_depend_on_the_row_count() -> None:
     assert candidate_kinds(30, None) == ["gp", "linear", "mlp", "forest"]
     assert candidate_kinds(300, None) == ["gp", "linear", "mlp"]
     assert candidate_kinds(500, None) == ["gp", "linear", "mlp"]
-    assert candidate_kinds(100_000, None) == ["linear", "mlp"]
+    # Gradient-boosted trees only beyond the blend's rows, the GP only up to 3,000.
+    assert candidate_kinds(501, None) == ["gbt", "gp", "linear", "mlp"]
+    assert candidate_kinds(100_000, None) == ["gbt", "linear", "mlp"]
     assert candidate_kinds(500, get_model_type("mlp").initial(ModelShape(2, 1), seed=0))[0] == "mlp"
 
 

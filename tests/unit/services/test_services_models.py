@@ -335,3 +335,43 @@ def test_a_recreated_model_never_answers_with_the_deleted_ones_weights(
     make_model(ctx, alice, name="m")
     fresh = run_model(ctx, alice, app_name="app", name="m", data=probe)
     assert not np.array_equal(fresh, old)
+
+
+def create_weights(
+    ctx: ServiceContext, user: CurrentUser, name: str, spec: ModelSpec, *, is_public: bool = False
+) -> None:
+    models.create_model(
+        ctx, user, app_name="app", name=name, spec=spec, client_data=None, is_public=is_public
+    )
+
+
+def test_a_weights_model_keeps_max_influences_and_shows_the_contract_record(
+    ctx: ServiceContext, alice: CurrentUser, bob: CurrentUser
+) -> None:
+    create_weights(ctx, alice, "skin", ModelSpec("weights", 5, 6, max_influences=2), is_public=True)
+    [record] = models.list_my_models(ctx, alice)
+    assert (record.model_type, record.in_size, record.out_size) == ("weights", 5, 6)
+    # Untrained, a weights model already answers skin weights, at most 2 non-zero a row.
+    answered = run_model(ctx, alice, app_name="app", name="skin", data=np.ones((4, 5), np.float32))
+    assert np.all(answered >= 0.0) and np.all((answered > 0.0).sum(axis=1) <= 2)
+    np.testing.assert_allclose(answered.sum(axis=1), 1.0, atol=1e-6)
+    clone(ctx, bob, "alice", "skin", "copy")
+    with ctx.db.read() as session:
+        stored = session.execute(select(ModelRow.name, ModelRow.model_type)).all()
+    assert sorted(stored) == [("copy", "weights:2"), ("skin", "weights:2")]
+
+
+def test_create_refuses_max_influences_out_of_range_or_for_other_types(
+    ctx: ServiceContext, alice: CurrentUser
+) -> None:
+    for limit in (0, -1, 7):
+        with pytest.raises(SizeOutOfBounds, match="max_influences"):
+            create_weights(ctx, alice, "m", ModelSpec("weights", 5, 6, max_influences=limit))
+    with pytest.raises(UnknownModelType, match="max_influences"):
+        create_weights(ctx, alice, "m", ModelSpec("std", 5, 6, max_influences=2))
+    # The stored form is not a type name a client may send.
+    with pytest.raises(UnknownModelType):
+        create_weights(ctx, alice, "m", ModelSpec("weights:2", 5, 6))
+    create_weights(ctx, alice, "m", ModelSpec("weights", 5, 6, max_influences=6))
+    create_weights(ctx, alice, "plain", ModelSpec("weights", 5, 6))
+    assert [r.model_type for r in models.list_my_models(ctx, alice)] == ["weights", "weights"]

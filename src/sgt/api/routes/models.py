@@ -24,7 +24,7 @@ router = OperationRouter(tags=["models"])
 
 
 def create(ctx: ServiceContext, user: CurrentUser, request: CreateModelRequest) -> None:
-    spec = ModelSpec(request.model_type, request.in_size, request.out_size)
+    spec = ModelSpec(request.model_type, request.in_size, request.out_size, request.max_influences)
     models.create_model(
         ctx,
         user,

@@ -224,4 +224,4 @@ class LinearModelType(ModelType):
 
 LINEAR = LinearModelType()
 # A candidate of `std` on any number of rows; its last resort as a default.
-FAMILY = Family(kind=KIND, model_type=LINEAR, load_payload=load_linear_payload, default_rank=2)
+FAMILY = Family(kind=KIND, model_type=LINEAR, load_payload=load_linear_payload, default_rank=3)

@@ -370,7 +370,7 @@ def ensemble_family(config: MlpConfig) -> Family:
         model_type=model_type,
         load_payload=load_mlp_payload,
         min_rows=MIN_ROWS_FOR_VALIDATION,
-        default_rank=1,
+        default_rank=2,
     )
 
 

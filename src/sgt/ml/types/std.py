@@ -40,8 +40,9 @@ class StdModelType(ModelType):
         "ridge regression and an ensemble of 4 MLPs (AdamW, weight decay, best-validation "
         "weights, early stopping) are each trained, joined by a forest of 100 randomised trees "
         "up to 150 rows. Up to 500 rows it serves their weighted average, the weights chosen by "
-        "5-fold cross-validation (stacking); with more, the GP (the ensemble beyond 3000 rows) "
-        "is kept unless another is clearly better on validation rows. Strong from a dozen rows "
+        "5-fold cross-validation (stacking); with more, gradient-boosted trees (XGBoost) join "
+        "them, and the GP (the trees beyond 3000 rows) is kept unless another is clearly "
+        "better on validation rows. Strong from a dozen rows "
         "to many thousands; more samples resume from the current weights. From 2048 outputs on, "
         "the candidates learn the coefficients of the targets' leading principal shapes."
     )
