@@ -126,8 +126,14 @@ def trained(case: str) -> Trained:
     return train(get_model_type("gp"), rows=40, noise=0.05, gp_float64=False)
 
 
-CASES = [f"type:{name}" for name in model_type_names()] + [
-    f"family:{kind}" for kind in FAMILY_KINDS
+# Served today, not exportable yet: the export refuses them by name (the next step for issue 16:
+# XGBoost's trees through `tree_ensemble`, the simplex projection as a sort-and-threshold head).
+NOT_YET_EXPORTABLE = {"type:weights": "weights", "family:gbt": "gbt"}
+CASES = [
+    case
+    for case in [f"type:{name}" for name in model_type_names()]
+    + [f"family:{kind}" for kind in FAMILY_KINDS]
+    if case not in NOT_YET_EXPORTABLE
 ]
 
 
@@ -170,8 +176,10 @@ def test_a_gp_served_in_float32_exports_its_float64_posterior() -> None:
     assert_agrees(session.run(None, {"input": probe})[0], exact.predict(probe), targets)
 
 
-def test_every_family_std_serves_has_an_exporter() -> None:
-    assert set(FAMILY_KINDS) | {"blend"} <= set(EXPORTERS)
+def test_every_family_std_serves_has_an_exporter_but_the_listed_ones() -> None:
+    missing = set(NOT_YET_EXPORTABLE.values())
+    assert (set(FAMILY_KINDS) | {"blend"}) - missing <= set(EXPORTERS)
+    assert not missing & set(EXPORTERS), "exportable now: take it off NOT_YET_EXPORTABLE"
 
 
 def test_the_file_declares_its_names_shapes_and_conservative_opsets() -> None:

@@ -117,7 +117,9 @@ class GbtPredictor(Predictor):
             "mean": torch.from_numpy(self.mean),
             "scale": torch.from_numpy(self.scale),
         }
-        return pack_checkpoint(kind=KIND, shape=self.shape, payload=payload)
+        return pack_checkpoint(
+            kind=KIND, shape=self.shape, payload=payload, calibration=self.calibration
+        )
 
 
 def load_gbt_payload(shape: ModelShape, payload: dict[str, object], *, device: str) -> GbtPredictor:
@@ -259,7 +261,9 @@ class GbtModelType(ModelType):
 
     def load(self, data: bytes, *, device: str) -> GbtPredictor:
         envelope = unpack_checkpoint(data, device=device, kind=KIND)
-        return load_gbt_payload(envelope.shape, envelope.payload, device=device)
+        predictor = load_gbt_payload(envelope.shape, envelope.payload, device=device)
+        envelope.calibrate(predictor)
+        return predictor
 
     def start_training(
         self,
