@@ -9,6 +9,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 
 import numpy as np
+import onnx
 
 from sgt.ml.export.graph import GraphBuilder
 
@@ -64,3 +65,38 @@ def add_top_k(graph: GraphBuilder, inputs: str, *, k: int) -> str:
     kept = graph.node("GreaterOrEqual", [inputs, kth])
     zeros = graph.constant("zero", 0.0, dtype=np.float32)
     return graph.node("Where", [kept, inputs, zeros])
+
+
+def add_simplex_projection(
+    graph: GraphBuilder, inputs: str, *, width: int, max_nonzero: int | None = None
+) -> str:
+    """Each row's Euclidean projection onto {w >= 0, sum w = 1}, k-sparse with `max_nonzero`,
+    as `sgt.ml.numerics.simplex.project_to_simplex` computes it (in float64): the k largest
+    entries sorted, their running sums, the threshold tau, then max(v - tau, 0) on those k."""
+    k = width if max_nonzero is None else min(max_nonzero, width)
+    values = graph.node("Cast", [inputs], to=onnx.TensorProto.DOUBLE)
+    k_name = graph.constant("k", np.array([k], dtype=np.int64))
+    descending, _ = graph.node_outputs("TopK", [values, k_name], count=2)
+    one = graph.constant("one", 1.0, dtype=np.float64)
+    running = graph.node("CumSum", [descending, graph.constant("axis", 1, dtype=np.int64)])
+    excess = graph.node("Sub", [running, one])
+    ranks = graph.constant("ranks", np.arange(1, k + 1, dtype=np.float64))
+    is_support = graph.node("Greater", [descending, graph.node("Div", [excess, ranks])])
+    axes = graph.constant("axes", np.array([-1], dtype=np.int64))
+    support = graph.node(
+        "ReduceSum",
+        [graph.node("Cast", [is_support], to=onnx.TensorProto.DOUBLE), axes],
+        keepdims=1,
+    )
+    support = graph.node("Max", [support, one])
+    last = graph.node("Cast", [graph.node("Sub", [support, one])], to=onnx.TensorProto.INT64)
+    tau = graph.node("Div", [graph.node("GatherElements", [excess, last], axis=1), support])
+    zero = graph.constant("zero", 0.0, dtype=np.float64)
+    projected = graph.node("Max", [graph.node("Sub", [values, tau]), zero])
+    if k < width:
+        starts = graph.constant("start", np.array([k - 1], dtype=np.int64))
+        ends = graph.constant("end", np.array([k], dtype=np.int64))
+        kth = graph.node("Slice", [descending, starts, ends, axes])
+        kept = graph.node("GreaterOrEqual", [values, kth])
+        projected = graph.node("Where", [kept, projected, zero])
+    return graph.node("Cast", [projected], to=onnx.TensorProto.FLOAT)

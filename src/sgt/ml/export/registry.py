@@ -12,13 +12,14 @@ from dataclasses import dataclass
 
 from sgt.ml.base import Predictor
 from sgt.ml.export.graph import INPUT_NAME, OPSET, OUTPUT_NAME, Exporter, GraphBuilder
-from sgt.ml.export.kinds import blend, compressed, forest, gp, linear, mlp
+from sgt.ml.export.kinds import blend, compressed, forest, gp, linear, mlp, weights
 from sgt.ml.families import forest as forest_family
 from sgt.ml.families import gp as gp_family
 from sgt.ml.families import linear as linear_family
 from sgt.ml.families import mlp as mlp_family
 from sgt.ml.types import blend as blend_type
 from sgt.ml.types import std_compressed
+from sgt.ml.types import weights as weights_type
 
 EXPORTERS: dict[str, Exporter] = {
     gp_family.KIND: gp.export_gp,
@@ -27,6 +28,7 @@ EXPORTERS: dict[str, Exporter] = {
     forest_family.KIND: forest.export_forest,
     blend_type.KIND: blend.export_blend,
     std_compressed.KIND: compressed.export_compressed,
+    weights_type.KIND: weights.export_weights,
 }
 
 
