@@ -138,9 +138,11 @@ class Client(Wire):
         model_type: str = "std",
         client_data: Any = None,
         is_public: bool = False,
+        max_influences: int | None = None,
     ) -> None:
         """Create a model; raises `CreateWeightsNetException` if the name is taken, the type
-        unknown or a size out of bounds."""
+        unknown or a size out of bounds. `max_influences` (the `weights` type only, an
+        extension) caps the non-zero entries of each predicted row; None sends no field."""
         body = self._auth(name=name, app_name=app_name)
         body.update(
             model_type=model_type,
@@ -149,6 +151,8 @@ class Client(Wire):
             out_size=out_size,
             is_public=is_public,
         )
+        if max_influences is not None:
+            body["max_influences"] = max_influences
         self._call("/public/create_sgt_model", body, is_idempotent=False)
 
     def delete_model(self, name: str, app_name: str) -> None:

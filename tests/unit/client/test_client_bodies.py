@@ -52,6 +52,22 @@ CASES = [
         None,
     ),
     (
+        lambda c: c.create_model("legs", "skin", 71, 17, model_type="weights", max_influences=4),
+        "/public/create_sgt_model",
+        dict(
+            AUTH,
+            name="legs",
+            app_name="skin",
+            model_type="weights",
+            client_data=None,
+            in_size=71,
+            out_size=17,
+            is_public=False,
+            max_influences=4,
+        ),
+        None,
+    ),
+    (
         lambda c: c.delete_model("arm", "rig"),
         "/public/delete_sgt_model",
         dict(AUTH, name="arm", app_name="rig"),
