@@ -12,8 +12,9 @@ from dataclasses import dataclass
 
 from sgt.ml.base import Predictor
 from sgt.ml.export.graph import INPUT_NAME, OPSET, OUTPUT_NAME, Exporter, GraphBuilder
-from sgt.ml.export.kinds import blend, compressed, forest, gp, linear, mlp, weights
+from sgt.ml.export.kinds import blend, compressed, forest, gbt, gp, linear, mlp, weights
 from sgt.ml.families import forest as forest_family
+from sgt.ml.families import gbt as gbt_family
 from sgt.ml.families import gp as gp_family
 from sgt.ml.families import linear as linear_family
 from sgt.ml.families import mlp as mlp_family
@@ -26,6 +27,7 @@ EXPORTERS: dict[str, Exporter] = {
     linear_family.KIND: linear.export_linear,
     mlp_family.KIND: mlp.export_mlp,
     forest_family.KIND: forest.export_forest,
+    gbt_family.KIND: gbt.export_gbt,
     blend_type.KIND: blend.export_blend,
     std_compressed.KIND: compressed.export_compressed,
     weights_type.KIND: weights.export_weights,

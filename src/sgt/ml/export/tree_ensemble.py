@@ -85,10 +85,15 @@ def _node_attributes(trees: TreeArrays) -> dict[str, list[int] | list[float] | l
             true_ids.append(0 if is_leaf else local[left])
             false_ids.append(0 if is_leaf else local[right])
             if is_leaf:
-                target_trees += [tree] * outputs
-                target_nodes += [local[node]] * outputs
-                target_ids += list(range(outputs))
-                target_weights += [float(value) for value in trees.values[node]]
+                # Only non-zero weights: a boosted tree answers one output of many, and a
+                # missing weight adds nothing to a sum (nor to an average over the trees).
+                for output in range(outputs):
+                    value = float(trees.values[node, output])
+                    if value != 0.0:
+                        target_trees.append(tree)
+                        target_nodes.append(local[node])
+                        target_ids.append(output)
+                        target_weights.append(value)
     return {
         "nodes_treeids": tree_ids,
         "nodes_nodeids": node_ids,
