@@ -40,6 +40,8 @@ TIMINGS = WorkerTimings(
     poll_seconds=0.02,
     max_train_seconds=1.5,
 )
+# What an idle worker keeps calling (the rest is called only with work to do).
+IDLE_CALLS = ("claim_next", "beat", "seconds_until_claimable")
 TRAINER_CALLS = (
     "claim_next",
     "load",
@@ -138,6 +140,14 @@ def test_the_worker_trains_through_faults_in_every_storage_call() -> None:
         wait_until(lambda: store.row(model).state == TrainingState.CONVERGED, "converged again")
         assert thread.is_alive(), "storage faults never end the worker"
         assert store.trainers == {"faulty": None}, "an idle trainer's row says it is idle"
+        # Stopped only once the idle loop's calls are past their last planned fault: a stop
+        # during a back-off would leave that outage unfinished.
+        wait_until(
+            lambda: (
+                all(queue.calls[name] > 4 for name in IDLE_CALLS) and not worker.outage.is_ongoing
+            ),
+            "past the last fault",
+        )
 
     assert not thread.is_alive(), "stop() ends it"
     assert store.trainers == {}, "a clean stop removes the trainer's row"
