@@ -25,10 +25,11 @@ $(CHROMIUM):
 
 install: $(BIN)/sgt $(CHROMIUM)
 
-serve: install
+# Serving needs no browser (and no root for apt-get): only the tests install Chromium.
+serve: $(BIN)/sgt
 	$(BIN)/sgt serve
 
-worker: install
+worker: $(BIN)/sgt
 	$(BIN)/sgt worker
 
 test: install
