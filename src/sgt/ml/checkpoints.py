@@ -7,8 +7,9 @@ tensors, numbers, strings, lists and dicts but never code. Imports torch only.
 from __future__ import annotations
 
 import io
+from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, TypeVar
 
 import torch
 
@@ -17,6 +18,8 @@ from sgt.ml.numerics.calibration import Calibration
 
 _FORMAT = "sgt-checkpoint"
 _VERSION = 1
+
+P = TypeVar("P", bound=Predictor)
 
 
 class CheckpointUnreadable(ValueError):
@@ -86,3 +89,13 @@ def unpack_checkpoint(data: bytes, *, device: str, kind: str | None = None) -> E
     if kind is not None and envelope.kind != kind:
         raise CheckpointUnreadable(f"checkpoint holds a '{envelope.kind}' model, not '{kind}'")
     return envelope
+
+
+def read_checkpoint(data: bytes, *, device: str, kind: str, load_payload: Callable[..., P]) -> P:
+    """The predictor of `kind` in `data`, on `device`, rebuilt by the family's `load_payload`
+    and given the calibration stored beside it. Raises CheckpointUnreadable like
+    `unpack_checkpoint`."""
+    envelope = unpack_checkpoint(data, device=device, kind=kind)
+    predictor = load_payload(envelope.shape, envelope.payload, device=device)
+    envelope.calibrate(predictor)
+    return predictor

@@ -17,7 +17,7 @@ import numpy as np
 import torch
 
 from sgt.ml.base import Family, ModelShape, ModelType, Predictor, TrainingProgress, TrainingRun
-from sgt.ml.checkpoints import pack_checkpoint, unpack_checkpoint
+from sgt.ml.checkpoints import pack_checkpoint, read_checkpoint
 from sgt.ml.families.forest_trees import ForestConfig, TreeBatch, grow_trees
 from sgt.ml.numerics.fitting import MIN_ROWS_FOR_VALIDATION
 from sgt.ml.numerics.standardiser import Standardiser
@@ -253,10 +253,7 @@ class ForestModelType(ModelType):
         )
 
     def load(self, data: bytes, *, device: str) -> ForestPredictor:
-        envelope = unpack_checkpoint(data, device=device, kind=KIND)
-        predictor = load_forest_payload(envelope.shape, envelope.payload, device=device)
-        envelope.calibrate(predictor)
-        return predictor
+        return read_checkpoint(data, device=device, kind=KIND, load_payload=load_forest_payload)
 
     def start_training(
         self,

@@ -31,7 +31,11 @@ from sgt.ml.base import (
     TrainingProgress,
     TrainingRun,
 )
-from sgt.ml.checkpoints import CheckpointUnreadable, pack_checkpoint, unpack_checkpoint
+from sgt.ml.checkpoints import (
+    CheckpointUnreadable,
+    pack_checkpoint,
+    read_checkpoint,
+)
 from sgt.ml.numerics.fitting import split_holdout
 
 KIND = "gbt"
@@ -260,10 +264,7 @@ class GbtModelType(ModelType):
         return GbtPredictor(shape=shape, raw=None, rounds=0, mean=zeros, scale=ones)
 
     def load(self, data: bytes, *, device: str) -> GbtPredictor:
-        envelope = unpack_checkpoint(data, device=device, kind=KIND)
-        predictor = load_gbt_payload(envelope.shape, envelope.payload, device=device)
-        envelope.calibrate(predictor)
-        return predictor
+        return read_checkpoint(data, device=device, kind=KIND, load_payload=load_gbt_payload)
 
     def start_training(
         self,

@@ -22,7 +22,7 @@ from sgt.ml.base import (
     TrainingProgress,
     TrainingRun,
 )
-from sgt.ml.checkpoints import unpack_checkpoint
+from sgt.ml.checkpoints import read_checkpoint
 from sgt.ml.families.gp_posterior import F64 as _F64
 from sgt.ml.families.gp_posterior import (
     KIND,
@@ -259,10 +259,7 @@ class GpModelType(ModelType):
         )
 
     def load(self, data: bytes, *, device: str) -> GpPredictor:
-        envelope = unpack_checkpoint(data, device=device, kind=KIND)
-        predictor = load_gp_payload(envelope.shape, envelope.payload, device=device)
-        envelope.calibrate(predictor)
-        return predictor
+        return read_checkpoint(data, device=device, kind=KIND, load_payload=load_gp_payload)
 
     def start_training(
         self,

@@ -18,7 +18,7 @@ from sgt.ml.base import (
     TrainingProgress,
     TrainingRun,
 )
-from sgt.ml.checkpoints import pack_checkpoint, unpack_checkpoint
+from sgt.ml.checkpoints import pack_checkpoint, read_checkpoint
 from sgt.ml.numerics.standardiser import Standardiser
 
 KIND = "linear"
@@ -201,10 +201,7 @@ class LinearModelType(ModelType):
         )
 
     def load(self, data: bytes, *, device: str) -> LinearPredictor:
-        envelope = unpack_checkpoint(data, device=device, kind=KIND)
-        predictor = load_linear_payload(envelope.shape, envelope.payload, device=device)
-        envelope.calibrate(predictor)
-        return predictor
+        return read_checkpoint(data, device=device, kind=KIND, load_payload=load_linear_payload)
 
     def start_training(
         self,

@@ -20,7 +20,7 @@ from sgt.ml.base import (
     TrainingProgress,
     TrainingRun,
 )
-from sgt.ml.checkpoints import pack_checkpoint, unpack_checkpoint
+from sgt.ml.checkpoints import pack_checkpoint, read_checkpoint
 from sgt.ml.families.mlp_net import EnsembleMlpNet, ensemble_parameter_count
 from sgt.ml.numerics.fitting import MIN_ROWS_FOR_VALIDATION, Plateau, split_holdout
 from sgt.ml.numerics.standardiser import Standardiser
@@ -321,10 +321,7 @@ class MlpModelType(ModelType):
         )
 
     def load(self, data: bytes, *, device: str) -> MlpPredictor:
-        envelope = unpack_checkpoint(data, device=device, kind=KIND)
-        predictor = load_mlp_payload(envelope.shape, envelope.payload, device=device)
-        envelope.calibrate(predictor)
-        return predictor
+        return read_checkpoint(data, device=device, kind=KIND, load_payload=load_mlp_payload)
 
     def start_training(
         self,
