@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import dataclasses
 import time
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 from urllib.parse import parse_qsl, urlencode, urlsplit
@@ -130,35 +131,36 @@ def model_status(request: Request, owner: str = "", app_name: str = "", name: st
 
 @router.post("/clear")
 async def clear_train_data(request: Request) -> Response:
-    form = await _read_form(request)
-    user = _checked_user(request, form.get("csrf"))
-    if user is None:
-        return _refused(request)
-    app_name, name = str(form.get("app_name", "")), str(form.get("name", ""))
-    try:
-        await run_in_threadpool(
-            samples.clear_samples, _ctx(request), user, app_name=app_name, name=name
-        )
-    except ModelNotFound as error:
-        return _page(request, "missing.html", {"user": user, "message": error.message}, 404)
-    query = urlencode({"owner": user.secret_id, "app_name": app_name, "name": name})
-    return RedirectResponse(f"/dashboard/model?{query}", status_code=303)
+    def model_page(user: CurrentUser, app_name: str, name: str) -> str:
+        query = urlencode({"owner": user.secret_id, "app_name": app_name, "name": name})
+        return f"/dashboard/model?{query}"
+
+    return await _act_on_own_model(request, samples.clear_samples, then=model_page)
 
 
 @router.post("/delete")
 async def delete_model(request: Request) -> Response:
+    return await _act_on_own_model(request, models.delete_model, then=lambda *_: "/dashboard")
+
+
+async def _act_on_own_model(
+    request: Request,
+    action: Callable[..., object],
+    *,
+    then: Callable[[CurrentUser, str, str], str],
+) -> Response:
+    """A state-changing form (CSRF-checked) calling the owner-only service `action` on the
+    model it names, then redirecting to `then(user, app_name, name)`."""
     form = await _read_form(request)
     user = _checked_user(request, form.get("csrf"))
     if user is None:
         return _refused(request)
     app_name, name = str(form.get("app_name", "")), str(form.get("name", ""))
     try:
-        await run_in_threadpool(
-            models.delete_model, _ctx(request), user, app_name=app_name, name=name
-        )
+        await run_in_threadpool(action, _ctx(request), user, app_name=app_name, name=name)
     except ModelNotFound as error:
         return _page(request, "missing.html", {"user": user, "message": error.message}, 404)
-    return RedirectResponse("/dashboard", status_code=303)
+    return RedirectResponse(then(user, app_name, name), status_code=303)
 
 
 def status_fields(status: TrainingStatus) -> dict[str, Any]:
