@@ -43,6 +43,9 @@ class MlpConfig:
     max_steps: int = 3000
 
 
+_SERVING_DTYPES = {"float32": torch.float32, "float64": torch.float64}
+
+
 class MlpPredictor(Predictor):
     """Ensemble weights plus the standardisers they were trained with; predicts the member mean."""
 
@@ -56,7 +59,7 @@ class MlpPredictor(Predictor):
         net: EnsembleMlpNet,
         inputs_scaler: Standardiser,
         targets_scaler: Standardiser,
-        serving_dtype: torch.dtype = torch.float32,
+        serving_dtype: str = "float32",
     ) -> None:
         self.shape = shape
         self.config = config
@@ -75,13 +78,14 @@ class MlpPredictor(Predictor):
         self._serving_net.fold_affine_output(
             targets_scaler.scale / members, targets_scaler.mean / members
         )
-        self._serving_net.to(serving_dtype)
-        self._serving_dtype = serving_dtype
+        self._serving_net.to(_SERVING_DTYPES[serving_dtype])
+        self._serving_dtype = serving_dtype  # a name numpy and the checkpoint both read
 
     def predict(self, inputs: np.ndarray) -> np.ndarray:
+        rows = np.ascontiguousarray(inputs, dtype=self._serving_dtype)
         with torch.inference_mode():
-            batch = torch.from_numpy(np.ascontiguousarray(inputs)).to(self.device)
-            outputs = self._serving_net(batch.to(self._serving_dtype)).sum(dim=0)
+            batch = torch.from_numpy(rows).to(self.device)
+            outputs = self._serving_net(batch).sum(dim=0)
             return np.asarray(outputs.cpu().numpy(), dtype=np.float32)
 
     def raw_spread(self, inputs: np.ndarray) -> np.ndarray | None:
@@ -109,14 +113,11 @@ class MlpPredictor(Predictor):
             "net": {key: value.detach().cpu() for key, value in self.net.state_dict().items()},
             "inputs_scaler": self.inputs_scaler.to_state(),
             "targets_scaler": self.targets_scaler.to_state(),
-            "serving_dtype": str(self._serving_dtype).removeprefix("torch."),
+            "serving_dtype": self._serving_dtype,
         }
         return pack_checkpoint(
             kind=KIND, shape=self.shape, payload=payload, calibration=self.calibration
         )
-
-
-_SERVING_DTYPES = {"float32": torch.float32, "float64": torch.float64}
 
 
 def load_mlp_payload(shape: ModelShape, payload: dict[str, object], *, device: str) -> MlpPredictor:
@@ -131,7 +132,7 @@ def load_mlp_payload(shape: ModelShape, payload: dict[str, object], *, device: s
         inputs_scaler=Standardiser.from_state(payload["inputs_scaler"], device=device),  # type: ignore[arg-type]
         targets_scaler=Standardiser.from_state(payload["targets_scaler"], device=device),  # type: ignore[arg-type]
         # Checkpoints from before the field served in float32.
-        serving_dtype=_SERVING_DTYPES[str(payload.get("serving_dtype", "float32"))],
+        serving_dtype=str(payload.get("serving_dtype", "float32")),
     )
 
 
@@ -328,7 +329,7 @@ class MlpModelType(ModelType):
             targets_scaler=Standardiser.identity(shape.out_size, device="cpu"),
             # Untrained outputs are near 0, where float32's kernel choice for one row or many
             # shows as a relative error; in float64 a row answers the same in any batch.
-            serving_dtype=torch.float64,
+            serving_dtype="float64",
         )
 
     def load(self, data: bytes, *, device: str) -> MlpPredictor:
