@@ -5,11 +5,10 @@ same checkpoint read back with `load(device=...)`) and checks both answer the sa
     python3 bench/cuda_check.py                   # on a GPU machine (bench/cuda_check.sh runs it)
     .venv/bin/python bench/cuda_check.py --device cpu   # smoke test here: CPU against CPU
 
-Prints the median milliseconds of each. A GP serves in float32 where that stays within 5 % of its
-learnt noise of the float64 posterior mean (gp_posterior.py), so float32 round-off differs between
-devices by design: each device's answers are compared with the float64 posterior mean computed on
-the CPU, and the check fails when the GPU's error exceeds twice the CPU's (or `--rtol` of the
-largest prediction). Other model families compare the two devices directly against `--rtol`.
+Prints the median milliseconds of each. A GP serves in float64 on every device (gp_posterior.py):
+its answers on each device are compared with the float64 posterior mean computed on the CPU, and
+the check fails when the GPU's error exceeds twice the CPU's (or `--rtol` of the largest
+prediction). Other model families compare the two devices directly against `--rtol`.
 """
 
 from __future__ import annotations

@@ -10,7 +10,7 @@ over 10,000 rows, half inside the training range and half beyond it:
     ok       = |onnx - served| <= 1e-4 |served| + 1e-5 size[j] everywhere (the tests' criterion)
 
 Times are medians of 5 runs of 20,000 rows: onnxruntime's CPU provider on 1 intra-op thread, next
-to `predict` in this process (torch on 1 thread). "gp dtype" is what a served GP computes in.
+to `predict` in this process (torch on 1 thread).
 
     .venv/bin/python bench/onnx_export.py            # about a minute
 """
@@ -30,10 +30,9 @@ import torch
 from sgt.ml.base import ModelShape, ModelType, Predictor
 from sgt.ml.export.registry import export_predictor
 from sgt.ml.families.forest import FOREST
-from sgt.ml.families.gp_posterior import GpPredictor
+from sgt.ml.families.gbt import FAMILY as GBT_FAMILY
 from sgt.ml.families.mlp import FAMILY as ENSEMBLE_FAMILY
 from sgt.ml.registry import STD, get_model_type
-from sgt.ml.types.blend import BlendPredictor
 
 SHAPE = ModelShape(8, 3)
 
@@ -52,6 +51,12 @@ def data(rows: int, *, noise: float, seed: int) -> tuple[np.ndarray, np.ndarray]
     return x, (y + noise * rng.normal(size=y.shape)).astype(np.float32)
 
 
+def as_weights(targets: np.ndarray) -> np.ndarray:
+    """Rows of non-negative values summing to 1, as the `weights` type is trained on."""
+    exponent = np.exp(targets - targets.max(axis=1, keepdims=True))
+    return (exponent / exponent.sum(axis=1, keepdims=True)).astype(np.float32)
+
+
 def train(model_type: ModelType, x: np.ndarray, y: np.ndarray) -> Predictor:
     run = model_type.start_training(SHAPE, x, y, start=None, seed=1, device="cpu")
     for _ in range(20_000):
@@ -67,14 +72,6 @@ def median_seconds(call: Callable[[], object], repeats: int = 5) -> float:
         call()
         times.append(time.perf_counter() - start)
     return statistics.median(times)
-
-
-def gp_dtype(predictor: Predictor) -> str:
-    """The dtype the served GP (alone or in a blend) computes in: float32 serving is an
-    approximation of the float64 posterior that the export computes (docs/onnx.md)."""
-    members = predictor.members if isinstance(predictor, BlendPredictor) else [predictor]
-    dtypes = [str(m._rows_scaled.dtype)[6:] for m in members if isinstance(m, GpPredictor)]
-    return ",".join(dtypes) or "-"
 
 
 def session(content: bytes, threads: int) -> onnxruntime.InferenceSession:
@@ -95,14 +92,18 @@ def main() -> None:
         ("type linear", get_model_type("linear"), args.rows, 0.05),
         ("type mlp", get_model_type("mlp"), args.rows, 0.05),
         ("family mlp ensemble", ENSEMBLE_FAMILY.model_type, args.rows, 0.05),
+        ("type weights", get_model_type("weights"), args.rows, 0.05),
         ("family forest", FOREST, min(args.rows, 150), 0.05),
+        ("family gbt", GBT_FAMILY.model_type, max(args.rows, GBT_FAMILY.min_rows), 0.05),
     ]
     print(
-        f"{'case':<22}{'serves':<8}{'gp dtype':<9}{'rows':>6}{'KiB':>9}{'max rel':>10}"
+        f"{'case':<22}{'serves':<8}{'rows':>6}{'KiB':>9}{'max rel':>10}"
         f"{'max abs':>10}{'ok':>4}{'ort ms':>11}{'predict ms':>12}"
     )
     for label, model_type, rows, noise in cases:
         x, y = data(rows, noise=noise, seed=rows)
+        if model_type.name == "weights":
+            y = as_weights(y)
         predictor = train(model_type, x, y)
         exported = export_predictor(predictor)
         rng = np.random.default_rng(5)
@@ -123,7 +124,7 @@ def main() -> None:
         )
         predict_time = median_seconds(functools.partial(predictor.predict, rows20k))
         print(
-            f"{label:<22}{predictor.kind:<8}{gp_dtype(predictor):<9}{rows:>6}"
+            f"{label:<22}{predictor.kind:<8}{rows:>6}"
             f"{len(exported.content) / 1024:>9.1f}"
             f"{max_rel:>10.1e}{max_abs:>10.1e}{'yes' if is_ok else 'NO':>4}"
             f"{1000 * ort_time:>11.1f}{1000 * predict_time:>12.1f}"

@@ -11,25 +11,19 @@ order 1, and for larger outputs 1e-5 of their own size, the most float32 can pro
 result near 0 is the difference of terms of that size (an extrapolation of an output near 100
 crossing 0 differs by ~3e-5 between two correct float32 matrix products).
 
-The GP serves in float32 where that stays within 1e-4 of its float64 posterior in standardised
-units (`gp_posterior._serving_dtype`): an error of the served path itself, as large as the
-tolerance above, that no other runtime's float32 rounding reproduces. The export computes the GP
-in float64, so the cases here train their GPs serving in float64 (the dtype it picks whenever
-float32 would show), and one test checks a float32-served GP against its float64 posterior.
+The GP serves in float64 and its export computes in float64 too, so every case here is the
+served path itself, unpatched.
 """
 
 from __future__ import annotations
 
-import contextlib
 import functools
 from pathlib import Path
-from unittest import mock
 
 import numpy as np
 import onnx
 import onnxruntime
 import pytest
-import torch
 
 from onnx_sandbox import run_in_sandbox
 from sgt.errors import ExportNotSupported
@@ -38,8 +32,7 @@ from sgt.ml.export.graph import ML_DOMAIN, OPSET, GraphBuilder
 from sgt.ml.export.heads import add_affine, add_simplex_normalise, add_softmax, add_top_k
 from sgt.ml.export.registry import EXPORTERS, export_predictor
 from sgt.ml.export.tree_ensemble import TreeArrays, add_tree_ensemble
-from sgt.ml.families import gp_posterior, mlp
-from sgt.ml.families.gp_posterior import GpPredictor
+from sgt.ml.families import mlp
 from sgt.ml.families.mlp import MlpConfig, ensemble_family
 from sgt.ml.registry import FAMILIES, STD, get_model_type, model_type_names
 from sgt.ml.types.blend import BlendPredictor
@@ -73,11 +66,6 @@ def probe_rows(inputs: np.ndarray, *, rows: int = 10_000, seed: int = 7) -> np.n
     return np.concatenate([inside, outside]).astype(np.float32)
 
 
-def serving_in_float64() -> contextlib.AbstractContextManager[object]:
-    """GP predictors built meanwhile serve in float64 (see the module docstring)."""
-    return mock.patch.object(gp_posterior, "_serving_dtype", lambda *_: torch.float64)
-
-
 def assert_agrees(outputs: np.ndarray, served: np.ndarray, targets: np.ndarray) -> None:
     """The agreement of the module docstring."""
     size = np.maximum(1.0, np.abs(targets).max(axis=0))
@@ -90,16 +78,14 @@ def train(
     *,
     rows: int,
     noise: float,
-    gp_float64: bool = True,
     max_steps: int = 5000,
 ) -> Trained:
     inputs, targets = training_data(rows=rows, noise=noise, seed=rows)
-    with serving_in_float64() if gp_float64 else contextlib.nullcontext():
-        run = model_type.start_training(SHAPE, inputs, targets, start=None, seed=3, device="cpu")
-        for _ in range(max_steps):
-            if run.step().is_converged:
-                break
-        return run.best(), inputs, targets
+    run = model_type.start_training(SHAPE, inputs, targets, start=None, seed=3, device="cpu")
+    for _ in range(max_steps):
+        if run.step().is_converged:
+            break
+    return run.best(), inputs, targets
 
 
 def small(family: Family) -> Family:
@@ -120,11 +106,9 @@ def trained(case: str) -> Trained:
     if kind == "type":
         # A few steps of the full-size MLP are enough to export it: the graph is the same.
         return train(get_model_type(variant), rows=40, noise=0.05, max_steps=40)
-    if kind == "family":
-        family = small(next(f for f in FAMILIES if f.kind == variant))
-        return train(family.model_type, rows=max(40, family.min_rows), noise=0.05)
-    assert variant == "float32-gp"
-    return train(get_model_type("gp"), rows=40, noise=0.05, gp_float64=False)
+    assert kind == "family"
+    family = small(next(f for f in FAMILIES if f.kind == variant))
+    return train(family.model_type, rows=max(40, family.min_rows), noise=0.05)
 
 
 # Served today, not exportable yet: the export refuses them by name (the next step for issue 16:
@@ -156,25 +140,6 @@ def test_the_export_answers_what_is_served_in_a_process_without_sgt(
 def test_std_serves_a_blend_of_several_families_here() -> None:
     blend = trained("type:std")[0]
     assert isinstance(blend, BlendPredictor) and len(blend.members) >= 2
-
-
-def test_a_gp_served_in_float32_exports_its_float64_posterior() -> None:
-    served, inputs, targets = trained("extra:float32-gp")
-    assert isinstance(served, GpPredictor) and served._rows_scaled.dtype == torch.float32
-    with serving_in_float64():
-        exact = GpPredictor(
-            shape=SHAPE,
-            hyper=served.hyper,
-            rows=served.rows,
-            weights=served.weights,
-            inputs_scaler=served.inputs_scaler,
-            targets_scaler=served.targets_scaler,
-        )
-    probe = probe_rows(inputs)
-    session = onnxruntime.InferenceSession(
-        export_predictor(served).content, providers=["CPUExecutionProvider"]
-    )
-    assert_agrees(session.run(None, {"input": probe})[0], exact.predict(probe), targets)
 
 
 def test_every_family_std_serves_has_an_exporter_but_the_listed_ones() -> None:
@@ -294,14 +259,13 @@ def test_the_compressed_path_for_many_outputs_exports_what_it_serves(tmp_path: P
     targets = (np.tanh(inputs) @ patterns + 0.01 * rng.normal(size=(30, out_size))).astype(
         np.float32
     )
-    with serving_in_float64():
-        run = SMALL_STD.start_training(
-            ModelShape(3, out_size), inputs, targets, start=None, seed=3, device="cpu"
-        )
-        for _ in range(5000):
-            if run.step().is_converged:
-                break
-        predictor = run.best()
+    run = SMALL_STD.start_training(
+        ModelShape(3, out_size), inputs, targets, start=None, seed=3, device="cpu"
+    )
+    for _ in range(5000):
+        if run.step().is_converged:
+            break
+    predictor = run.best()
     assert predictor.kind == "pca"
     probe = probe_rows(inputs, rows=2_000)
     path = tmp_path / "model.onnx"

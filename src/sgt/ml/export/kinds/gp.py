@@ -1,10 +1,8 @@
 """Exporter of the GP posterior mean: the Matern-5/2 (or RBF) kernel between the inputs and the
 conditioning rows, times the weights, with the arithmetic of `GpPredictor.predict`.
 
-The graph computes in float64 between its float32 input and output, always: the served float32
-path (`gp_posterior._serving_dtype`) is itself an approximation of the float64 posterior, accepted
-within 1e-4 (or 5% of the learnt noise) of the standardised targets, and no other runtime rounds
-a float32 kernel product the way torch does; float64 reproduces the posterior mean to ~1e-12.
+The graph computes in float64 between its float32 input and output, as the server does
+(`GpPredictor`), so the two agree to float32 rounding of the same float64 posterior mean.
 Built from the predictor's public tensors. Imports the family and the export helpers only.
 """
 
