@@ -1,8 +1,9 @@
 """Several real API servers and trainer workers around one database.
 
-On PostgreSQL: 2 API servers (one with 2 API processes) + 3 workers + 20 models. Every model
-converges, no model is ever held by two trainers at once (lease history), a worker killed with
-SIGKILL mid-training loses its model only until the lease expires, and every checkpoint loads.
+On PostgreSQL: 2 API servers (one with 2 API processes) + 3 workers + 8 models (bench/cluster.py
+times 20). Every model converges, no model is ever held by two trainers at once (lease
+history), a worker killed with SIGKILL mid-training loses its model only until the lease
+expires, and every checkpoint loads.
 On SQLite: `sgt serve --workers 2` serves the newest weights from every API process.
 """
 
@@ -26,7 +27,7 @@ from sgt.storage.tables import ModelRow, TrainingRow
 
 pytestmark = pytest.mark.slow
 
-MODEL_COUNT = 20
+MODEL_COUNT = 8
 PROBE = np.array([[0.5, -0.5], [-0.25, 0.75], [0.0, 0.0]], dtype=np.float32)
 TOLERANCE = 0.15
 
@@ -67,7 +68,7 @@ def assert_predicts(cluster: Cluster, url: str, name: str, index: int) -> list[l
 
 
 @pytest.mark.postgres
-def test_two_servers_three_workers_twenty_models_one_killed(pg_cluster: Cluster) -> None:
+def test_two_servers_three_workers_eight_models_one_killed(pg_cluster: Cluster) -> None:
     cluster = pg_cluster
     first = cluster.start_server(api_workers=2)
     second = cluster.start_server()

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import math
 from concurrent.futures import ThreadPoolExecutor
 
@@ -92,9 +93,15 @@ def converged_std(inputs: np.ndarray, targets: np.ndarray) -> StdRun:
     return run
 
 
+@functools.cache
+def noisy_blend_run() -> StdRun:
+    """`std` converged on `_noisy(30)`: a blend. Trained once for the tests that only read it
+    (a converged run's further steps change nothing); each training took about 10 s."""
+    return converged_std(*_noisy(30))
+
+
 def test_std_blends_its_candidates_on_few_rows() -> None:
-    inputs, targets = _noisy(30)
-    run = converged_std(inputs, targets)
+    run = noisy_blend_run()
     served = run.best()
     assert isinstance(served, BlendPredictor) and run.chosen_kind == "blend"
     kinds = [getattr(member, "kind", None) for member in served.members]
@@ -121,7 +128,7 @@ def test_std_gives_trees_a_share_where_thresholds_matter() -> None:
 
 
 def test_a_blend_round_trips_through_its_checkpoint() -> None:
-    served = converged_std(*_noisy(30)).best()
+    served = noisy_blend_run().best()
     loaded = STD.load(served.to_bytes(), device="cpu")
     assert isinstance(loaded, BlendPredictor)
     probe = np.random.default_rng(6).uniform(-1.0, 1.0, size=(11, 3)).astype(np.float32)
@@ -129,8 +136,7 @@ def test_a_blend_round_trips_through_its_checkpoint() -> None:
 
 
 def test_a_blend_resumes_each_member_from_its_weights() -> None:
-    inputs, targets = _noisy(30)
-    first = converged_std(inputs, targets).best()
+    first = noisy_blend_run().best()
     assert isinstance(first, BlendPredictor)
     more_inputs, more_targets = _noisy(45)
     run = STD.start_training(
@@ -144,7 +150,7 @@ def test_a_blend_resumes_each_member_from_its_weights() -> None:
 
 
 def test_a_blend_checkpoint_with_a_missing_member_is_refused() -> None:
-    served = converged_std(*_noisy(30)).best()
+    served = noisy_blend_run().best()
     assert isinstance(served, BlendPredictor)
     broken = BlendPredictor(shape=served.shape, members=served.members[:1], weights=[1.0])
     envelope = unpack_checkpoint(broken.to_bytes(), device="cpu")
@@ -192,7 +198,7 @@ def test_far_worse_candidates_are_not_cross_validated(monkeypatch: pytest.Monkey
 
 def test_blend_weights_come_from_rows_each_member_did_not_see() -> None:
     inputs, targets = _noisy(30)
-    run = converged_std(inputs, targets)
+    run = noisy_blend_run()
     served = run.best()
     assert isinstance(served, BlendPredictor)
     # Every member was retrained on 5 folds: 4 main runs plus 20 fold runs, several steps each.
@@ -206,8 +212,7 @@ def test_blend_weights_come_from_rows_each_member_did_not_see() -> None:
 
 
 def test_std_reports_the_served_blends_out_of_fold_residuals() -> None:
-    inputs, targets = _noisy(30)
-    run = converged_std(inputs, targets)
+    run = noisy_blend_run()
     residuals = run.validation_residuals()
     assert residuals is not None
     rows, values = residuals
