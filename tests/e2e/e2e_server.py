@@ -14,6 +14,7 @@ import socket
 import subprocess
 import sys
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -271,9 +272,37 @@ class Session:
         self, name: str, state: str, *, app_name: str = "app", deadline_seconds: float = 120.0
     ) -> dict[str, Any]:
         """Poll the training status until `state`, failing after the deadline."""
+        return self.wait_for_status(
+            name, lambda status: status["state"] == state, app_name, deadline_seconds
+        )
+
+    def wait_for_weights_trained_on(
+        self,
+        name: str,
+        sample_count: int,
+        *,
+        app_name: str = "app",
+        deadline_seconds: float = 120.0,
+    ) -> dict[str, Any]:
+        """Poll until the served weights were trained on `sample_count` samples (the first
+        checkpoint of that run; training may go on improving it)."""
+        return self.wait_for_status(
+            name,
+            lambda status: status["trained_sample_count"] == sample_count,
+            app_name,
+            deadline_seconds,
+        )
+
+    def wait_for_status(
+        self,
+        name: str,
+        condition: Callable[[dict[str, Any]], bool],
+        app_name: str,
+        deadline_seconds: float,
+    ) -> dict[str, Any]:
         deadline = time.monotonic() + deadline_seconds
         status = self.status(name, app_name=app_name)
-        while status["state"] != state:
+        while not condition(status):
             assert time.monotonic() < deadline, f"{name} still {status} after {deadline_seconds}s"
             time.sleep(0.2)  # polling interval of a condition with a deadline
             status = self.status(name, app_name=app_name)

@@ -18,9 +18,6 @@ IN_SIZE = 3 * (BONES + 1)
 CONVERGENCE_DEADLINE_SECONDS = 180.0
 
 
-# On the embedded default only: what it measures is the model, and its training took 45 s a
-# backend. The stored `weights:4` is read back on both by the untrained-model test below.
-@pytest.mark.parametrize("server", ["sqlite"], indirect=True)
 def test_a_trained_weights_model_predicts_skin_weights_on_an_unseen_mesh(alice: Session) -> None:
     alice.create("skin", model_type="weights", in_size=IN_SIZE, out_size=BONES, max_influences=4)
     [record] = [model for model in alice.my_models() if model["name"] == "skin"]
@@ -28,7 +25,9 @@ def test_a_trained_weights_model_predicts_skin_weights_on_an_unseen_mesh(alice: 
 
     inputs, weights = skin_mesh(600, bones=BONES, seed=1)
     alice.upload("skin", [[x, y] for x, y in zip(inputs.tolist(), weights.tolist(), strict=True)])
-    alice.wait_for_state("skin", "converged", deadline_seconds=CONVERGENCE_DEADLINE_SECONDS)
+    # The first weights trained on the mesh, not convergence: validity is by construction, and
+    # "better than the mean" needs no converged model (converging took 45 s of the suite).
+    alice.wait_for_weights_trained_on("skin", 600, deadline_seconds=CONVERGENCE_DEADLINE_SECONDS)
 
     other_mesh, truth = skin_mesh(2000, bones=BONES, bend=0.05, seed=2)
     predicted = np.array(alice.run("skin", other_mesh.tolist()))

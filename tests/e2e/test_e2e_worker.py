@@ -52,7 +52,7 @@ def test_serve_without_trainer_starts_no_child(trainerless: SgtServer) -> None:
 def test_a_separate_worker_trains_and_stops_cleanly(trainerless: SgtServer) -> None:
     carol = register_user(trainerless, "carol")
     carol.create("m", model_type="mlp")
-    carol.upload("m", make_pairs(600, seed=4))
+    carol.upload("m", make_pairs(200, seed=4))
     assert carol.status("m")["state"] == "queued"
     worker = start_worker(trainerless)
     try:
@@ -63,7 +63,7 @@ def test_a_separate_worker_trains_and_stops_cleanly(trainerless: SgtServer) -> N
         assert status["state"] == "queued"
         worker = start_worker(trainerless)
         status = carol.wait_for_state("m", "converged", deadline_seconds=120)
-        assert status["sample_count"] == status["trained_sample_count"] == 600
+        assert status["sample_count"] == status["trained_sample_count"] == 200
         assert status["steps"] > 0
     finally:
         if worker.poll() is None:
