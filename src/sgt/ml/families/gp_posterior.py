@@ -74,17 +74,14 @@ class GpPredictor(Predictor):
         self.device = str(rows.device)
         lengths = torch.exp(hyper.log_lengths)
         scale = inputs_scaler.scale.to(F64) * lengths
-        rows_scaled = rows / lengths
-        signal = torch.exp(hyper.log_signal)
         # Served in float64: float32 kernels are about twice as fast on large batches (20,000
-        # rows against 2,000), but their round-off is multiplied by the weights, which grow
-        # large when the noise is tiny, and an ONNX export could not reproduce it.
-        # Raw inputs map straight to length-scaled ones: x * gain + offset.
+        # query rows against 2,000 conditioning rows), but their round-off is multiplied by the
+        # weights, which grow large when the noise is tiny, and an ONNX export could not
+        # reproduce it. Raw inputs map straight to length-scaled ones: x * gain + offset.
         self._gain = 1.0 / scale
         self._offset = -inputs_scaler.mean.to(F64) / scale
-        self._rows_scaled = rows_scaled
-        self._weights = weights
-        self._signal = signal
+        self._rows_scaled = rows / lengths
+        self._signal = torch.exp(hyper.log_signal)
         self._out_scale = targets_scaler.scale.to(F64)
         self._out_mean = targets_scaler.mean.to(F64)
 
@@ -98,7 +95,7 @@ class GpPredictor(Predictor):
                 scaled = torch.addcmul(self._offset, batch, self._gain)
                 kernel = covariance(scaled, self._rows_scaled, self._signal, self.hyper.family)
                 values = torch.addcmul(
-                    self._out_mean, torch.matmul(kernel, self._weights), self._out_scale
+                    self._out_mean, torch.matmul(kernel, self.weights), self._out_scale
                 )
                 outputs[begin : begin + chunk] = values.to(torch.float32).cpu().numpy()
         return outputs
@@ -130,7 +127,7 @@ class GpPredictor(Predictor):
                 kernel = covariance(scaled, self._rows_scaled, self._signal, self.hyper.family)
                 if with_mean:
                     values = torch.addcmul(
-                        self._out_mean, torch.matmul(kernel, self._weights), self._out_scale
+                        self._out_mean, torch.matmul(kernel, self.weights), self._out_scale
                     )
                     outputs[begin : begin + chunk] = values.to(torch.float32).cpu().numpy()
                 explained = (torch.matmul(kernel, inverse) * kernel).sum(dim=1)
@@ -149,12 +146,10 @@ class GpPredictor(Predictor):
         """Greedy integrated-variance reduction over the candidates, in this GP's standardised,
         length-scaled input space, conditioning on the training rows and on each row chosen."""
         raw = torch.from_numpy(np.ascontiguousarray(candidates, dtype=np.float64))
-        family, signal = self.hyper.family, torch.exp(self.hyper.log_signal)
+        family, signal, rows = self.hyper.family, self._signal, self._rows_scaled
         with torch.inference_mode():
-            lengths = torch.exp(self.hyper.log_lengths)
-            scale = self.inputs_scaler.scale.to(F64) * lengths
+            scale = self.inputs_scaler.scale.to(F64) * torch.exp(self.hyper.log_lengths)
             scaled = (raw.to(self.device) - self.inputs_scaler.mean.to(F64)) / scale
-            rows = self.rows / lengths
             to_rows = covariance(scaled, rows, signal, family)
             weighted = torch.matmul(to_rows, self._inverse_gram())
             own_variances = signal - (weighted * to_rows).sum(dim=1)
@@ -189,8 +184,7 @@ class GpPredictor(Predictor):
         cached = getattr(self, "_cached_inverse", None)
         if cached is None:
             with torch.inference_mode():
-                rows = self.rows / torch.exp(self.hyper.log_lengths)
-                factor = factorise(rows, *variances(self.hyper), self.hyper.family)
+                factor = factorise(self._rows_scaled, *variances(self.hyper), self.hyper.family)
                 cached = torch.cholesky_inverse(factor)
             self._cached_inverse = cached
         return cached
