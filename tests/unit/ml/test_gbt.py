@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import re
+
 import numpy as np
 
 from sgt.ml.base import ModelShape, Predictor, TrainingRun
@@ -71,3 +73,22 @@ def test_std_trains_it_on_many_rows_only() -> None:
     assert KIND in STD.candidate_kinds(5000, None)
     assert KIND not in STD.candidate_kinds(300, None)
     assert get_model_type("std").parameter_count(ModelShape(71, 17)) > 0
+
+
+def features_per_tree(run: TrainingRun) -> list[int]:
+    """How many distinct inputs each tree of the run's booster splits on."""
+    booster = run.best()._booster  # type: ignore[attr-defined]
+    return [len(set(re.findall(r"\[(f\d+)<", tree))) for tree in booster.get_dump()]
+
+
+def test_each_tree_sees_a_share_of_wide_inputs_and_all_of_narrow_ones() -> None:
+    rng = np.random.default_rng(8)
+    wide = rng.normal(size=(2000, 71)).astype(np.float32)
+    # Every input matters a little, so a tree that saw them all would split on many.
+    targets = (wide @ rng.normal(size=(71, 1))).astype(np.float32)
+    run = GBT.start_training(ModelShape(71, 1), wide, targets, start=None, seed=0, device="cpu")
+    run.step()
+    seen = features_per_tree(run)
+    assert max(seen) <= 22 < max(seen) * 2  # ceil(0.3 x 71), and the trees do use that many
+    assert GbtConfig().columns_per_tree(4) == 1.0
+    assert round(GbtConfig().columns_per_tree(12) * 12) == 10  # never fewer than 10

@@ -16,7 +16,7 @@ from sgt.ml.numerics.stacking import beats, stacked_shares, stacking_weights
 from sgt.ml.registry import STD, get_model_type
 from sgt.ml.types import std_choice
 from sgt.ml.types.blend import BlendPredictor
-from sgt.ml.types.std_choice import BLEND_MAX_ROWS
+from sgt.ml.types.std_choice import BLEND_MAX_ROWS, Candidate, pick_alone
 from sgt.ml.types.std_run import StdRun
 
 candidate_kinds = STD.candidate_kinds
@@ -70,6 +70,25 @@ def test_a_challenger_must_win_by_more_than_noise() -> None:
     assert beats((rows, slightly_better), (rows, default)) < 0.0
     # Residuals on disjoint rows cannot be compared.
     assert beats((rows + 100, clearly_better), (rows, default)) == -np.inf
+
+
+def test_served_alone_the_default_gives_way_only_to_a_candidate_twice_as_good() -> None:
+    rows = np.arange(1000)
+    default = np.random.default_rng(2).normal(size=(1000, 3))
+
+    def candidate(kind: str, residuals: np.ndarray) -> Candidate:
+        scored = Candidate(kind)
+        scored.residuals = (rows, residuals)
+        return scored
+
+    trees = candidate("gbt", default)
+    # MSE 1.75x lower: the MLPs' margin on skin weights, which did not hold on another pose.
+    better = candidate("mlp", default / np.sqrt(1.75))
+    assert pick_alone([trees, better], "gbt") is trees
+    far_better = candidate("mlp", default / np.sqrt(2.5))
+    assert pick_alone([trees, far_better], "gbt") is far_better
+    # Without a default among them the lower error wins as before.
+    assert pick_alone([candidate("linear", default), better], "gbt") is better
 
 
 def test_std_keeps_the_gp_on_smooth_data() -> None:
