@@ -8,7 +8,7 @@ import torch
 
 from sgt.ml.base import ModelShape, TrainingRun
 from sgt.ml.checkpoints import CheckpointUnreadable, pack_checkpoint
-from sgt.ml.families.linear import LINEAR
+from sgt.ml.families.linear import LINEAR, LinearPredictor
 from sgt.ml.numerics.compression import (
     balancing_rotation,
     count_for_validation,
@@ -18,6 +18,7 @@ from sgt.ml.numerics.compression import (
     project,
     reconstruct,
 )
+from sgt.ml.parallel import COLUMN_SPLIT_MIN_OUTPUTS, Reconstructs, RowParallelism
 from sgt.ml.registry import STD
 from sgt.ml.types.std_compressed import (
     COMPRESS_MIN_OUT_SIZE,
@@ -209,3 +210,28 @@ def test_a_compressed_checkpoint_with_mismatched_shapes_is_refused() -> None:
     )
     with pytest.raises(CheckpointUnreadable):
         STD.load(broken, device="cpu")
+
+
+@pytest.mark.parametrize("threads", [2, 3])
+@pytest.mark.parametrize("rows", [1, 7])
+def test_the_api_splits_a_wide_reconstruction_by_columns_with_the_same_answer(
+    threads: int, rows: int
+) -> None:
+    out_size = COLUMN_SPLIT_MIN_OUTPUTS + 5  # not a multiple of the thread count
+    rng = np.random.default_rng(threads)
+    inner = LinearPredictor(
+        shape=ModelShape(3, 4),
+        weight=torch.from_numpy(rng.normal(size=(3, 4)).astype(np.float32)),
+        bias=torch.from_numpy(rng.normal(size=4).astype(np.float32)),
+    )
+    predictor = CompressedPredictor(
+        shape=ModelShape(3, out_size),
+        shapes=rng.normal(size=(4, out_size)).astype(np.float32),
+        mean=rng.normal(size=out_size).astype(np.float32),
+        inner=inner,
+    )
+    assert isinstance(predictor, Reconstructs)
+    inputs = rng.normal(size=(rows, 3)).astype(np.float32)
+    split = RowParallelism(threads).predict(predictor, inputs)
+    np.testing.assert_array_equal(split, predictor.predict(inputs))
+    assert split.shape == (rows, out_size)

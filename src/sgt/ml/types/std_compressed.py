@@ -94,11 +94,21 @@ class CompressedPredictor(Predictor):
         return int(self.shapes.shape[0])
 
     def predict(self, inputs: np.ndarray) -> np.ndarray:
-        coefficients = np.asarray(self.inner.predict(inputs), dtype=np.float32)
+        return self.reconstruct(self.coefficients(inputs), 0, self.shape.out_size)
+
+    def coefficients(self, inputs: np.ndarray) -> np.ndarray:
+        """The coefficient model's answer for `inputs`: (n, components) float32."""
+        return np.asarray(self.inner.predict(inputs), dtype=np.float32)
+
+    def reconstruct(self, coefficients: np.ndarray, start: int, stop: int) -> np.ndarray:
+        """Outputs `start` to `stop` of the rows whose coefficients are given (the API splits a
+        wide reconstruction by columns across its threads: sgt.ml.parallel)."""
         # In torch, not numpy: the API runs torch on one thread per prediction (sgt.ml.parallel),
         # while numpy's BLAS threads spin against each other on a busy machine (one pose of
         # 150,000 outputs: 3 ms against 20-60 ms, measured under load).
-        outputs = torch.addmm(self._mean, torch.from_numpy(coefficients), self._shapes)
+        outputs = torch.addmm(
+            self._mean[start:stop], torch.from_numpy(coefficients), self._shapes[:, start:stop]
+        )
         return outputs.numpy()
 
     def to_bytes(self) -> bytes:
