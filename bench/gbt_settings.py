@@ -40,10 +40,11 @@ from sgt.ml.registry import get_model_type  # noqa: E402
 
 SETTINGS: dict[str, ModelType] = {
     # The family as it was: XGBoost's own leaf size, every input in every tree.
-    "xgb_defaults": GbtModelType(GbtConfig(min_child_weight=1.0, column_share=1.0)),
-    "leaf20": GbtModelType(GbtConfig(column_share=1.0)),
-    "leaf1_cols30": GbtModelType(GbtConfig(min_child_weight=1.0)),
-    "leaf20_cols50": GbtModelType(GbtConfig(column_share=0.5)),
+    "xgb_defaults": GbtModelType(GbtConfig(column_share=1.0)),
+    # At least 20 rows a leaf: scikit-learn's and LightGBM's default.
+    "leaf20": GbtModelType(GbtConfig(min_child_weight=20.0, column_share=1.0)),
+    "leaf20_cols30": GbtModelType(GbtConfig(min_child_weight=20.0)),
+    "leaf20_cols50": GbtModelType(GbtConfig(min_child_weight=20.0, column_share=0.5)),
     "chosen": GbtModelType(GbtConfig()),
 }
 MAX_STEPS = 10_000

@@ -53,10 +53,7 @@ TRAIN_LOSS_ROWS = 2000
 class GbtConfig:
     learning_rate: float = 0.1
     max_depth: int = 6
-    # At least this many rows (hessian weight, one a row for squared error) in a leaf: the
-    # default of scikit-learn's and LightGBM's boosters; XGBoost's own (1) fitted the pose the
-    # skinning meshes were trained in, not the other one (docs/skinning.md).
-    min_child_weight: float = 20.0
+    min_child_weight: float = 1.0
     subsample: float = 1.0
     # Each tree sees this share of the inputs, and never fewer than `min_tree_columns` (all of
     # them when there are fewer): on wide, redundant inputs (a vertex's position in 17 joints'
