@@ -209,7 +209,10 @@ def test_binary_run_is_chunked_in_order_with_progress(make_client, json_reply):
 
     assert [r.body["data"]["shape"] for r in transport.requests] == [[3, 3]] * 3 + [[1, 3]]
     assert np.concatenate([decode(r.body["data"]) for r in transport.requests]).tolist() == DATA
-    assert result == model(np.array(DATA, np.float32)).tolist()
+    # The server's answers, chunk by chunk: numpy's float32 sin and product may differ in the
+    # last bit between a batch of 10 rows and one of 1, so the whole batch is not the reference.
+    chunks = [np.array(DATA[start : start + 3], np.float32) for start in range(0, 10, 3)]
+    assert result == np.concatenate([model(chunk) for chunk in chunks]).tolist()
     assert progress == [(3, 10), (6, 10), (9, 10), (10, 10)]
 
 
