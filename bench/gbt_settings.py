@@ -31,8 +31,8 @@ import torch  # noqa: E402
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from quality import git_commit  # noqa: E402
-from skinning import CASES, case_task  # noqa: E402
+from quality import Task, git_commit  # noqa: E402
+from skinning import CASES, case_task, weight_scores  # noqa: E402
 
 from sgt.ml.base import ModelShape, ModelType  # noqa: E402
 from sgt.ml.families.gbt import GbtConfig, GbtModelType  # noqa: E402
@@ -54,8 +54,7 @@ def model_type(setting: str) -> ModelType:
     return get_model_type("mlp") if setting == "mlp" else SETTINGS[setting]
 
 
-def measure(case: str, setting: str) -> dict[str, Any]:
-    task = case_task(case, CASES[case], quick=False)
+def measure(task: Task, setting: str) -> dict[str, Any]:
     shape = ModelShape(task.train_inputs.shape[1], task.train_targets.shape[1])
     began = time.perf_counter()
     run = model_type(setting).start_training(
@@ -77,10 +76,10 @@ def measure(case: str, setting: str) -> dict[str, Any]:
     predictor.predict(doubled)
     predict_20k_seconds = time.perf_counter() - began
     return {
-        "case": case,
+        "case": task.name,
         "setting": setting,
         "validation_mse": None if progress is None else progress.val_loss,
-        "test_rmse": float(np.sqrt(np.mean((predicted - task.test_targets) ** 2))),
+        "test_rmse": weight_scores(task.test_targets, predicted)["rmse"],
         "rounds": getattr(predictor, "rounds", None),
         "fit_seconds": fit_seconds,
         "predict_seconds": predict_seconds,
@@ -102,8 +101,9 @@ def main() -> None:
         f"{'fit s':>7} {'pred s':>7} {'20,066 s':>8}"
     )
     for case in args.cases.split(","):
+        task = case_task(case, CASES[case], quick=False)
         for setting in args.settings.split(","):
-            row = measure(case, setting)
+            row = measure(task, setting)
             rows.append(row)
             print(
                 f"{case:<12} {setting:<14} {row['validation_mse']:>9.5f} {row['test_rmse']:>9.4f} "

@@ -5,11 +5,11 @@ from __future__ import annotations
 import os
 import threading
 from concurrent.futures import ThreadPoolExecutor
-from typing import Protocol, runtime_checkable
+from typing import Protocol, TypeGuard, runtime_checkable
 
 import numpy as np
 
-from sgt.ml.base import Predictor
+from sgt.ml.base import ModelShape, Predictor
 
 # Rows per block of a large prediction: small enough that a block's intermediate tensors (a few
 # MB) are reused from the allocator's free lists instead of fresh pages, large enough that torch
@@ -25,6 +25,8 @@ COLUMN_SPLIT_MIN_OUTPUTS = 32_768
 class Reconstructs(Protocol):
     """A predictor whose outputs are a product of a few coefficients per row with a wide matrix
     (`sgt.ml.types.std_compressed`): the product can run in column blocks."""
+
+    shape: ModelShape
 
     def coefficients(self, inputs: np.ndarray) -> np.ndarray: ...
 
@@ -49,9 +51,8 @@ class RowParallelism:
 
     def predict(self, predictor: Predictor, inputs: np.ndarray) -> np.ndarray:
         if len(inputs) < 2 * BLOCK_ROWS:
-            if self.threads > 1 and predictor.shape.out_size >= COLUMN_SPLIT_MIN_OUTPUTS:
-                if isinstance(predictor, Reconstructs):
-                    return self._by_columns(predictor, inputs, predictor.shape.out_size)
+            if self._splits_by_columns(predictor):
+                return self._by_columns(predictor, inputs)
             return predictor.predict(inputs)
         blocks = np.array_split(inputs, -(-len(inputs) // BLOCK_ROWS))
         if self.threads == 1:
@@ -71,10 +72,18 @@ class RowParallelism:
             parts = list(self._executor().map(predictor.predict_with_std, blocks))
         return np.concatenate([p[0] for p in parts]), np.concatenate([p[1] for p in parts])
 
-    def _by_columns(self, predictor: Reconstructs, inputs: np.ndarray, out_size: int) -> np.ndarray:
+    def _splits_by_columns(self, predictor: Predictor) -> TypeGuard[Reconstructs]:
+        return (
+            self.threads > 1
+            and predictor.shape.out_size >= COLUMN_SPLIT_MIN_OUTPUTS
+            and isinstance(predictor, Reconstructs)
+        )
+
+    def _by_columns(self, predictor: Reconstructs, inputs: np.ndarray) -> np.ndarray:
         """The reconstruction in one column block per thread; the blocks depend only on the
         thread count, so the answer does not depend on load."""
         coefficients = predictor.coefficients(inputs)
+        out_size = predictor.shape.out_size
         bounds = np.linspace(0, out_size, self.threads + 1).astype(int)
         outputs = np.empty((len(inputs), out_size), dtype=np.float32)
 
