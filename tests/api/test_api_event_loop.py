@@ -5,7 +5,8 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import Callable, Iterator
-from contextlib import contextmanager
+from contextlib import AbstractContextManager, contextmanager
+from typing import Any
 
 import pytest
 from api_client import TestClient
@@ -16,7 +17,6 @@ from sgt.config import Settings
 from sgt.ml.base import Predictor
 from sgt.ml.cache import ModelCache
 from sgt.services.context import ServiceContext, open_context
-from sgt.storage.engine import Session
 
 CREDENTIALS = {"secret_id": "alice", "secret_key": "alice-secret-key"}
 
@@ -90,15 +90,19 @@ def test_no_read_waits_for_a_connection_on_the_event_loop(
 ) -> None:
     run(client, "first")
     reads_on_loop: list[bool] = []
-    real_read = ctx.db.read
 
-    @contextmanager
-    def recorded_read() -> Iterator[Session]:
-        reads_on_loop.append(is_on_event_loop())
-        with real_read() as session:
-            yield session
+    def recorded(real_read: Callable[[], AbstractContextManager[Any]]) -> Callable[[], Any]:
+        @contextmanager
+        def recorded_read() -> Iterator[Any]:
+            reads_on_loop.append(is_on_event_loop())
+            with real_read() as reader:
+                yield reader
 
-    monkeypatch.setattr(ctx.db, "read", recorded_read)
+        return recorded_read
+
+    # Both kinds of read: a session, and the plain connection of a request's key and model.
+    monkeypatch.setattr(ctx.db, "read", recorded(ctx.db.read))
+    monkeypatch.setattr(ctx.db, "quick_read", recorded(ctx.db.quick_read))
     monkeypatch.setattr(ctx.db, "has_idle_connection", lambda: False)  # a busy pool
     assert len(run(client, "first")) == 1
     assert reads_on_loop and not any(reads_on_loop)

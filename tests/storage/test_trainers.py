@@ -75,18 +75,26 @@ def test_the_trainers_table_comes_and_goes_with_its_migration(db: Database) -> N
     assert listed(db) == []
 
 
-def test_a_failed_statement_is_a_storage_error_but_not_a_transient_one(db: Database) -> None:
-    with pytest.raises(StorageError) as raised, db.read() as session:
-        session.execute(text("SELECT * FROM no_such_table"))
+# Both kinds of read: a session, and the plain connection of a request's key and model.
+READS = ["read", "quick_read"]
+
+
+@pytest.mark.parametrize("read", READS)
+def test_a_failed_statement_is_a_storage_error_but_not_a_transient_one(
+    db: Database, read: str
+) -> None:
+    with pytest.raises(StorageError) as raised, getattr(db, read)() as reader:
+        reader.execute(text("SELECT * FROM no_such_table"))
     assert not isinstance(raised.value, StorageUnavailable)
 
 
-def test_an_unreachable_server_is_transient() -> None:
+@pytest.mark.parametrize("read", READS)
+def test_an_unreachable_server_is_transient(read: str) -> None:
     # Port 1 on loopback: nothing listens there, the connection is refused at once.
     db = Database("postgresql+psycopg://postgres@127.0.0.1:1/nothing")
     try:
-        with pytest.raises(StorageUnavailable), db.read() as session:
-            session.execute(text("SELECT 1"))
+        with pytest.raises(StorageUnavailable), getattr(db, read)() as reader:
+            reader.execute(text("SELECT 1"))
     finally:
         db.dispose()
 
@@ -120,18 +128,21 @@ def test_postgres_errors_are_classified_by_sqlstate(
 
 
 @pytest.mark.postgres
-def test_a_connection_the_server_ended_is_transient(pg_databases: PostgresDatabases) -> None:
+@pytest.mark.parametrize("read", READS)
+def test_a_connection_the_server_ended_is_transient(
+    pg_databases: PostgresDatabases, read: str
+) -> None:
     url = pg_databases.create()
     db = Database(url)
     try:
-        with pytest.raises(StorageUnavailable), db.read() as session:
-            pid = session.execute(text("SELECT pg_backend_pid()")).scalar_one()
+        with pytest.raises(StorageUnavailable), getattr(db, read)() as reader:
+            pid = reader.execute(text("SELECT pg_backend_pid()")).scalar_one()
             with db.engine.connect() as other:
                 other.execute(text("SELECT pg_terminate_backend(:pid)"), {"pid": pid})
                 other.commit()
-            session.execute(text("SELECT 1"))
-        with db.read() as session:  # the pool hands out a fresh connection afterwards
-            assert session.execute(text("SELECT 1")).scalar_one() == 1
+            reader.execute(text("SELECT 1"))
+        with getattr(db, read)() as reader:  # the pool hands out a fresh connection afterwards
+            assert reader.execute(text("SELECT 1")).scalar_one() == 1
     finally:
         db.dispose()
         pg_databases.drop_later(url)

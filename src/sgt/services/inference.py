@@ -82,20 +82,19 @@ def find_predictor(
 
     Raises ModelNotFound, or InvalidSamples naming the first bad row and column."""
     refuse_connection_wait(ctx)
-    with ctx.db.read() as session:
-        found = model_store.find_model_with_checkpoint_version(
-            session, owner_id=user.id, app_name=app_name, name=name
+    with ctx.db.quick_read() as reader:
+        model = model_store.find_model_to_run(
+            reader, owner_id=user.id, app_name=app_name, name=name
         )
-        if found is None:
-            raise ModelNotFound(f"you have no model '{name}' in app '{app_name}'")
-        model, version = found
+    if model is None:
+        raise ModelNotFound(f"you have no model '{name}' in app '{app_name}'")
     inputs = to_input_matrix(data, in_size=model.in_size, field=field)
     shape = ModelShape(model.in_size, model.out_size)
 
     def predictor() -> Predictor:
         return ctx.model_cache.get(
             model.id,
-            version or UNTRAINED_VERSION,
+            model.version or UNTRAINED_VERSION,
             lambda: _load_predictor(ctx, model.id, model.model_type, shape, model.seed),
         )
 

@@ -12,6 +12,7 @@ from sgt.services.context import ServiceContext
 from sgt.services.secrets import hash_secret_key, keys_match, new_salt
 from sgt.services.throttle import CLIENT_ADDRESS
 from sgt.storage import users as user_store
+from sgt.storage.users import StoredKey
 
 END_TIME_FORMAT = "%Y-%m-%d %H:%M:%S"
 
@@ -69,17 +70,9 @@ def authenticate_if_remembered(
     return _unexpired(owner, stored)
 
 
-@dataclass(frozen=True)
-class _StoredKey:
-    user_id: int
-    key_hash: bytes
-    key_salt: bytes
-    end_time: datetime | None
-
-
 def _stored_key(
     ctx: ServiceContext, secret_id: object, secret_key: object
-) -> tuple[str, str, _StoredKey | None]:
+) -> tuple[str, str, StoredKey | None]:
     if not isinstance(secret_id, str) or not isinstance(secret_key, str) or not secret_id:
         raise AuthFailed("secret_id and secret_key are required strings")
     # No user can hold such an id or key (docs/input_rules.md), and neither could be looked up
@@ -87,17 +80,12 @@ def _stored_key(
     if not is_valid_identifier(secret_id) or not is_encodable(secret_key):
         raise AuthFailed("secret_id or secret_key is wrong")
     refuse_connection_wait(ctx)
-    with ctx.db.read() as session:
-        user = user_store.find_user(session, secret_id)
-        stored = (
-            None
-            if user is None
-            else _StoredKey(user.id, user.key_hash, user.key_salt, user.end_time)
-        )
+    with ctx.db.quick_read() as reader:
+        stored = user_store.find_key(reader, secret_id)
     return secret_id, secret_key, stored
 
 
-def _unexpired(secret_id: str, stored: _StoredKey) -> CurrentUser:
+def _unexpired(secret_id: str, stored: StoredKey) -> CurrentUser:
     if stored.end_time is not None and stored.end_time <= _utcnow():
         raise AuthFailed(
             f"the key of '{secret_id}' expired at {stored.end_time:{END_TIME_FORMAT}} UTC"

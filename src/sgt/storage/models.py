@@ -2,9 +2,10 @@
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from datetime import datetime
 
-from sqlalchemy import delete, select
+from sqlalchemy import Connection, bindparam, delete, select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
@@ -66,6 +67,48 @@ def find_model_with_checkpoint_version(
         .where(ModelRow.owner_id == owner_id, ModelRow.app_name == app_name, ModelRow.name == name)
     ).one_or_none()
     return None if row is None else (row[0], row[1])
+
+
+@dataclass(frozen=True)
+class ModelToRun:
+    """What a run reads of a model: its id, stored type, sizes, seed and checkpoint version
+    (None before the first checkpoint)."""
+
+    id: int
+    model_type: str
+    in_size: int
+    out_size: int
+    seed: int
+    version: int | None
+
+
+# Built once: every run request reads it (see `find_key` in sgt.storage.users).
+_MODEL_TO_RUN = (
+    select(
+        ModelRow.id,
+        ModelRow.model_type,
+        ModelRow.in_size,
+        ModelRow.out_size,
+        ModelRow.seed,
+        CheckpointRow.version,
+    )
+    .outerjoin(CheckpointRow, CheckpointRow.model_id == ModelRow.id)
+    .where(
+        ModelRow.owner_id == bindparam("owner_id"),
+        ModelRow.app_name == bindparam("app_name"),
+        ModelRow.name == bindparam("name"),
+    )
+)
+
+
+def find_model_to_run(
+    reader: Connection, *, owner_id: int, app_name: str, name: str
+) -> ModelToRun | None:
+    """The owner's model with that app_name and name, as a run needs it, or None."""
+    row = reader.execute(
+        _MODEL_TO_RUN, {"owner_id": owner_id, "app_name": app_name, "name": name}
+    ).one_or_none()
+    return None if row is None else ModelToRun(*row)
 
 
 def list_models_of(session: Session, owner_id: int) -> list[tuple[ModelRow, str]]:

@@ -2,12 +2,35 @@
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from datetime import datetime
 
-from sqlalchemy import select
+from sqlalchemy import Connection, bindparam, select
 from sqlalchemy.orm import Session
 
 from sgt.storage.tables import UserRow
+
+
+@dataclass(frozen=True)
+class StoredKey:
+    """What a key check reads of a user."""
+
+    user_id: int
+    key_hash: bytes
+    key_salt: bytes
+    end_time: datetime | None
+
+
+# Built once: every request runs it, and building a statement costs as much as running it.
+_KEY_OF_USER = select(UserRow.id, UserRow.key_hash, UserRow.key_salt, UserRow.end_time).where(
+    UserRow.secret_id == bindparam("secret_id")
+)
+
+
+def find_key(reader: Connection, secret_id: str) -> StoredKey | None:
+    """The stored key of the user with that secret_id, or None."""
+    row = reader.execute(_KEY_OF_USER, {"secret_id": secret_id}).one_or_none()
+    return None if row is None else StoredKey(row[0], row[1], row[2], row[3])
 
 
 def find_user(session: Session, secret_id: str) -> UserRow | None:
