@@ -119,7 +119,7 @@ class GpPredictor(Predictor):
         outputs = np.empty((raw.shape[0], self.shape.out_size), dtype=np.float32)
         variance = np.empty(raw.shape[0], dtype=np.float64)
         chunk = max(1, _KERNEL_CHUNK_ENTRIES // max(1, self._rows_scaled.shape[0]))
-        inverse = self._inverse_gram()
+        factor = self._factor()
         with torch.inference_mode():
             for begin in range(0, raw.shape[0], chunk):
                 batch = torch.from_numpy(raw[begin : begin + chunk]).to(self.device, F64)
@@ -130,7 +130,7 @@ class GpPredictor(Predictor):
                         self._out_mean, torch.matmul(kernel, self.weights), self._out_scale
                     )
                     outputs[begin : begin + chunk] = values.to(torch.float32).cpu().numpy()
-                explained = (torch.matmul(kernel, inverse) * kernel).sum(dim=1)
+                explained = _explained_variance(factor, kernel)
                 variance[begin : begin + chunk] = (self._signal - explained).double().cpu().numpy()
         return outputs, self._to_target_units(variance)
 
@@ -139,7 +139,9 @@ class GpPredictor(Predictor):
         this posterior's own conditioning rows in order (as a GP run's residuals list them)."""
         if len(rows) != self.rows.shape[0]:
             return super().held_out_spread(inputs, rows)
-        diagonal = torch.diagonal(self._inverse_gram()).double().cpu().numpy()
+        with torch.inference_mode():
+            inverse = torch.cholesky_inverse(self._factor())
+        diagonal = torch.diagonal(inverse).double().cpu().numpy()
         return self._to_target_units(1.0 / np.maximum(diagonal, 1e-300) - self._noise())
 
     def suggest_rows(self, candidates: np.ndarray, k: int) -> list[int]:
@@ -150,17 +152,20 @@ class GpPredictor(Predictor):
         with torch.inference_mode():
             scale = self.inputs_scaler.scale.to(F64) * torch.exp(self.hyper.log_lengths)
             scaled = (raw.to(self.device) - self.inputs_scaler.mean.to(F64)) / scale
-            to_rows = covariance(scaled, rows, signal, family)
-            weighted = torch.matmul(to_rows, self._inverse_gram())
-            own_variances = signal - (weighted * to_rows).sum(dim=1)
+            # whitened[:, i] = L⁻¹ k(rows, candidate i): the posterior covariance of candidates
+            # i and j is their prior covariance minus whitened[:, i] · whitened[:, j].
+            whitened = torch.linalg.solve_triangular(
+                self._factor(), covariance(rows, scaled, signal, family), upper=False
+            )
+            own_variances = signal - (whitened * whitened).sum(dim=0)
             reference = torch.from_numpy(reference_rows(len(raw))).to(self.device)
             cross = covariance(scaled[reference], scaled, signal, family)
-            cross -= torch.matmul(weighted[reference], to_rows.T)
+            cross -= torch.matmul(whitened[:, reference].T, whitened)
 
         def column(index: int) -> np.ndarray:
             with torch.inference_mode():
                 prior = covariance(scaled, scaled[index : index + 1], signal, family)[:, 0]
-                values = prior - torch.matmul(weighted, to_rows[index])
+                values = prior - torch.matmul(whitened.T, whitened[:, index])
                 return np.asarray(values.cpu().numpy())
 
         return integrated_variance_batch(
@@ -177,16 +182,18 @@ class GpPredictor(Predictor):
         return np.asarray(np.sqrt(total)[:, None] * scale[None, :], dtype=np.float64)
 
     def _noise(self) -> float:
-        return float(torch.exp(self.hyper.log_noise)) + JITTER
+        """The variance `factorise` adds to the kernel's diagonal: the learnt noise (with its
+        jitter, `variances`) plus the factor's own jitter."""
+        return float(variances(self.hyper)[1]) + JITTER
 
-    def _inverse_gram(self) -> torch.Tensor:
-        """(K + noise·I)⁻¹ of the conditioning rows, float64, computed once per predictor."""
-        cached = getattr(self, "_cached_inverse", None)
+    def _factor(self) -> torch.Tensor:
+        """Lower Cholesky factor L of K + noise·I of the conditioning rows, float64, computed
+        once per predictor."""
+        cached = getattr(self, "_cached_factor", None)
         if cached is None:
             with torch.inference_mode():
-                factor = factorise(self._rows_scaled, *variances(self.hyper), self.hyper.family)
-                cached = torch.cholesky_inverse(factor)
-            self._cached_inverse = cached
+                cached = factorise(self._rows_scaled, *variances(self.hyper), self.hyper.family)
+            self._cached_factor = cached
         return cached
 
     def to_bytes(self) -> bytes:
@@ -250,6 +257,17 @@ def condition(
         targets_scaler=targets_scaler,
     )
     return predictor, residuals.cpu().numpy()
+
+
+def _explained_variance(factor: torch.Tensor, kernel: torch.Tensor) -> torch.Tensor:
+    """kᵀ(K + noise·I)⁻¹k for each row k of `kernel` (queries by conditioning rows), as ‖L⁻¹k‖².
+
+    Not through the explicit inverse: with a tiny learnt noise its entries reach 1/noise, and
+    the product's round-off (about 1e-4 of the signal on noise-free friedman2) buries the
+    posterior variance (1e-6 there), which made the served std far too small."""
+    whitened = torch.linalg.solve_triangular(factor, kernel.T, upper=False)
+    explained: torch.Tensor = (whitened * whitened).sum(dim=0)
+    return explained
 
 
 def variances(hyper: Hyper) -> tuple[torch.Tensor, torch.Tensor]:
