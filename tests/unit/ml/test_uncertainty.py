@@ -23,6 +23,8 @@ from sgt.ml.numerics.standardiser import Standardiser
 from sgt.ml.registry import FAMILIES, STD, get_model_type
 from sgt.ml.types.blend import BlendPredictor
 from sgt.ml.types.std_calibration import calibrate_single
+from sgt.ml.types.std_compressed import CompressedPredictor
+from sgt.ml.types.weights import WeightsPredictor
 
 SHAPE = ModelShape(2, 1)
 
@@ -220,3 +222,38 @@ def test_every_kind_suggests_k_distinct_rows_by_default() -> None:
     for name in ("linear", "mlp"):
         chosen = get_model_type(name).initial(SHAPE, seed=0).suggest_rows(candidates, 40)
         assert sorted(chosen) == list(range(40))
+
+
+def test_skin_weights_answer_their_inner_models_deviation_around_valid_rows() -> None:
+    gp = calibrated_gp()
+    weights = WeightsPredictor(gp, max_influences=None)
+    probe = np.array([[0.1, 0.2], [4.0, 4.0]], np.float32)
+    mean, std = weights.predict_with_std(probe)
+    assert np.allclose(mean, weights.predict(probe))
+    assert np.allclose(mean, 1.0)  # one output: every valid row is [1]
+    assert np.allclose(std, gp.predict_std(probe), rtol=1e-5) and np.all(std > 0)
+    assert np.allclose(weights.predict_std(probe), std, rtol=1e-5)
+    assert weights.out_of_range(probe).tolist() == [False, True]
+    candidates = np.random.default_rng(1).uniform(-2, 2, size=(30, 2)).astype(np.float32)
+    assert weights.suggest_rows(candidates, 5) == gp.suggest_rows(candidates, 5)
+
+
+def test_a_compressed_models_deviation_follows_its_coefficients_along_the_shapes() -> None:
+    # Two coefficients, three outputs; the coefficient model's deviation is a constant per
+    # coefficient (a blend's), 0.5 and 2.0.
+    two = ModelShape(2, 2)
+    member = get_model_type("linear").initial(two, seed=0)
+    inner = BlendPredictor(shape=two, members=[member], weights=[1.0])
+    inner.calibration = Calibration(np.array([0.5, 2.0]), np.full(2, -1.0), np.full(2, 1.0))
+    shapes = np.array([[1.0, -2.0, 0.0], [0.0, 1.0, 3.0]], np.float32)
+    model = CompressedPredictor(
+        shape=ModelShape(2, 3), shapes=shapes, mean=np.zeros(3, np.float32), inner=inner
+    )
+    probe = np.array([[0.1, 0.2], [0.5, -0.5], [3.0, 0.0]], np.float32)
+    mean, std = model.predict_with_std(probe)
+    assert np.allclose(mean, model.predict(probe), atol=1e-5)
+    coefficient_std = inner.predict_std(probe).astype(np.float64)
+    expected = np.sqrt(np.square(coefficient_std) @ np.square(shapes.astype(np.float64)))
+    assert np.allclose(std, expected, rtol=1e-5) and np.all(std > 0)
+    assert np.allclose(model.predict_std(probe), std, rtol=1e-5)
+    assert model.out_of_range(probe).tolist() == [False, False, True]

@@ -111,6 +111,36 @@ class CompressedPredictor(Predictor):
         )
         return outputs.numpy()
 
+    def predict_std(self, inputs: np.ndarray) -> np.ndarray:
+        return self._spread(self.inner.predict_std(inputs))
+
+    def predict_with_std(self, inputs: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        coefficients, deviation = self.inner.predict_with_std(inputs)
+        mean = self.reconstruct(np.asarray(coefficients, np.float32), 0, self.shape.out_size)
+        return mean, self._spread(deviation)
+
+    def out_of_range(self, inputs: np.ndarray) -> np.ndarray:
+        # The coefficient model saw the same inputs, and keeps their calibrated bounds.
+        return self.inner.out_of_range(inputs)
+
+    def suggest_rows(self, candidates: np.ndarray, k: int) -> list[int]:
+        # The rows that most reduce the coefficients' uncertainty reduce the outputs' most:
+        # the coefficients carry equal variance (balanced), and the shapes are fixed.
+        return self.inner.suggest_rows(candidates, k)
+
+    def _spread(self, coefficient_std: np.ndarray) -> np.ndarray:
+        """Each output's standard deviation from the coefficients' calibrated ones, taken as
+        independent: an error of coefficient c moves every output along shape c, so output j's
+        variance is the sum over c of (std_c x shapes[c, j])^2. What the kept shapes cannot
+        express is not counted (docs/uncertainty.md). The squared shapes are made on the first
+        call (as large as the shapes)."""
+        squared = getattr(self, "_squared_shapes", None)
+        if squared is None:
+            squared = self._shapes * self._shapes
+            self._squared_shapes = squared
+        variance = torch.from_numpy(np.square(np.asarray(coefficient_std, np.float32)))
+        return torch.sqrt(torch.mm(variance, squared)).numpy()
+
     def to_bytes(self) -> bytes:
         payload = {
             "shapes": torch.from_numpy(self.shapes),

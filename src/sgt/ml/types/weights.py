@@ -35,6 +35,23 @@ class WeightsPredictor(Predictor):
     def predict(self, inputs: np.ndarray) -> np.ndarray:
         return project_to_simplex(self.inner.predict(inputs), max_nonzero=self.max_influences)
 
+    # The uncertainty is the inner predictor's, calibrated on its held-out residuals before the
+    # projection. The projection never moves a row farther from a valid weight row (in norm over
+    # the row, not entry by entry), so those intervals do not flatter the projected rows;
+    # coverage measured in docs/uncertainty.md.
+    def predict_std(self, inputs: np.ndarray) -> np.ndarray:
+        return self.inner.predict_std(inputs)
+
+    def predict_with_std(self, inputs: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        mean, std = self.inner.predict_with_std(inputs)
+        return project_to_simplex(mean, max_nonzero=self.max_influences), std
+
+    def out_of_range(self, inputs: np.ndarray) -> np.ndarray:
+        return self.inner.out_of_range(inputs)
+
+    def suggest_rows(self, candidates: np.ndarray, k: int) -> list[int]:
+        return self.inner.suggest_rows(candidates, k)
+
     def to_bytes(self) -> bytes:
         payload = {"inner": self.inner.to_bytes(), "max_influences": self.max_influences or 0}
         return pack_checkpoint(kind=KIND, shape=self.shape, payload=payload)
