@@ -53,6 +53,14 @@ def test_a_150000_output_model_is_created_trained_and_run(alice: Session) -> Non
     one = np.array(client.run("mesh", "deform", test_x[3:4]), dtype=np.float32)
     assert np.allclose(one[0], predicted[3], rtol=1e-5, atol=1e-5)  # one pose as in a batch
 
+    # Every offset comes with a standard deviation (the coefficients' along the shapes).
+    with_std = client.run_with_std("mesh", "deform", np.vstack([test_x[:2], [[9.0, 9.0, 9.0]]]))
+    mean, std = (np.array(with_std[key], dtype=np.float32) for key in ("mean", "std"))
+    assert mean.shape == std.shape == (3, OUT_SIZE)
+    assert np.allclose(mean[:2], predicted[:2], rtol=1e-5, atol=1e-5)
+    assert np.all(std >= 0) and float(std[:2].mean()) > 0
+    assert with_std["out_of_range"] == [False, False, True]
+
 
 def test_a_model_too_big_for_memory_is_still_refused_naming_the_figure(alice: Session) -> None:
     # 16,384 inputs keep a coefficient model (the GP's stored rows) beyond the default bound.
