@@ -62,6 +62,15 @@ def coverage_tasks(names: list[str], quick: bool) -> list[Task]:
         if name.startswith("skinning_"):
             case = name.removeprefix("skinning_")
             tasks.append(skinning.case_task(name, skinning.CASES[case], quick))
+        elif name.startswith("deformer_"):
+            # deformer_<case>_v<vertices>: bench/deformer.py's task, many outputs compressed.
+            case, vertices = name.removeprefix("deformer_").split("_v")
+            made = deformer_data.make_case(case, int(vertices), seed=0)
+            tasks.append(
+                as_task(
+                    name, made.train_inputs, made.train_targets, made.test_inputs, made.test_targets
+                )
+            )
         else:
             tasks.extend(TASKS[name]())
     return tasks
@@ -213,8 +222,8 @@ def main() -> None:
     parser.add_argument("--parts", default="coverage,latency,active")
     parser.add_argument(
         "--tasks",
-        help="coverage tasks, comma-separated (quality.py names or "
-        "skinning_<case>); default: all of quality.py's and skinning.py's",
+        help="coverage tasks, comma-separated (quality.py names, skinning_<case> or "
+        "deformer_<case>_v<vertices>); default: all of quality.py's and skinning.py's",
     )
     parser.add_argument("--active-tasks", default=",".join(ACTIVE_TASKS))
     parser.add_argument("--quick", action="store_true", help="small meshes, 2 seeds, short caps")
