@@ -248,6 +248,19 @@ def train_sgt_type(
     """Train SGT type `name` on `task` as the service does; its best predictor and its figures.
     A run that has not converged after `cap_seconds` (CONVERGENCE_CAP_FACTOR budgets unless
     given) stops there, reported as not converged."""
+    run, figures = train_sgt_run(task, name, budget_seconds, seed, cap_seconds)
+    return run.best(), figures
+
+
+def train_sgt_run(
+    task: Task,
+    name: str,
+    budget_seconds: float,
+    seed: int,
+    cap_seconds: float | None = None,
+) -> tuple[Any, dict[str, object]]:
+    """As `train_sgt_type`, but the training run itself (its `best()` and its held-out
+    residuals) rather than its best predictor."""
     cap = CONVERGENCE_CAP_FACTOR * budget_seconds if cap_seconds is None else cap_seconds
     model_type = get_model_type(name)
     shape = ModelShape(task.train_inputs.shape[1], task.train_targets.shape[1])
@@ -275,7 +288,7 @@ def train_sgt_type(
     print(f"{task.name} sgt:{name} {final} in {elapsed:.1f}s", file=sys.stderr, flush=True)
     predict_began = time.perf_counter()
     predictor.predict(task.test_inputs)
-    return predictor, {
+    return run, {
         "contender": f"sgt:{name}",
         "rmse_at_budget": (at_budget or final)["rmse"],
         "r2_at_budget": (at_budget or final)["r2"],

@@ -35,7 +35,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 import deformer_data  # noqa: E402
 import skinning  # noqa: E402
-from quality import TASKS, Task, as_task, git_commit, train_sgt_type  # noqa: E402
+from quality import TASKS, Task, as_task, git_commit, train_sgt_run, train_sgt_type  # noqa: E402
 
 from sgt.ml.numerics.calibration import Z_90  # noqa: E402
 
@@ -49,6 +49,16 @@ COVERAGE_TASKS = [
     "skinning",
 ]
 COVERAGE_RANGE = (0.85, 0.95)
+# Averaged over the splits of a task with several (linnerud_x20).
+POOLED_FIGURES = (
+    "coverage",
+    "width",
+    "out_of_range",
+    "rmse",
+    "held_out_rmse",
+    "held_out_distance",
+    "test_distance",
+)
 LATENCY_ROWS = 20_000
 START_ROWS, ROUND_ROWS, FINAL_ROWS = 20, 10, 120
 POOL_ROWS, TEST_ROWS = 1000, 1000
@@ -77,7 +87,8 @@ def coverage_tasks(names: list[str], quick: bool) -> list[Task]:
 
 
 def coverage_row(task: Task, budget: float, cap: float) -> dict[str, float | str]:
-    predictor, figures = train_sgt_type(task, "std", budget, seed=0, cap_seconds=cap)
+    run, figures = train_sgt_run(task, "std", budget, seed=0, cap_seconds=cap)
+    predictor = run.best()
     mean, std = predictor.predict_with_std(task.test_inputs)
     targets = task.test_targets.astype(np.float64)
     inside = np.abs(targets - mean) <= Z_90 * std
@@ -91,6 +102,46 @@ def coverage_row(task: Task, budget: float, cap: float) -> dict[str, float | str
         "width": float(width.mean()),
         "out_of_range": float(predictor.out_of_range(task.test_inputs).mean()),
         "rmse": float(figures["rmse"]) if "rmse" in figures else float("nan"),
+        **shift_figures(task, run.validation_residuals()),
+    }
+
+
+def shift_figures(task: Task, residuals: tuple[np.ndarray, np.ndarray] | None) -> dict[str, float]:
+    """How unlike the held-out rows (what the std is calibrated on) the test rows are: the
+    held-out RMSE, and the median distance, in standardised inputs, from a held-out row and from
+    a test row to the nearest training row the model was fitted on."""
+    if residuals is None or len(residuals[0]) == 0:
+        return {
+            "held_out_rmse": float("nan"),
+            "held_out_distance": float("nan"),
+            "test_distance": float("nan"),
+        }
+    rows, standardised = residuals
+    inputs, targets = task.train_inputs.astype(np.float64), task.train_targets
+    errors = standardised * targets.std(axis=0)
+    centre, spread = inputs.mean(axis=0), inputs.std(axis=0)
+    spread = np.where(spread > 0, spread, 1.0)
+    fitted = np.setdiff1d(np.arange(len(inputs)), rows)
+    if len(fitted) == 0:  # leave-one-out (a GP): every row was fitted and held out in turn
+        fitted = np.arange(len(inputs))
+    sample = np.random.default_rng(0).permutation(fitted)[:2000]
+    reference = (inputs[sample] - centre) / spread
+
+    def nearest(points: np.ndarray) -> float:
+        scaled = (points.astype(np.float64) - centre) / spread
+        squared = (
+            (scaled**2).sum(axis=1)[:, None]
+            + (reference**2).sum(axis=1)[None]
+            - 2.0 * scaled @ reference.T
+        )
+        if len(fitted) == len(inputs):
+            squared[squared < 1e-12] = np.inf  # a row is not its own neighbour
+        return float(np.median(np.sqrt(np.maximum(squared.min(axis=1), 0.0))))
+
+    return {
+        "held_out_rmse": float(np.sqrt(np.mean(errors**2))),
+        "held_out_distance": nearest(inputs[rows[:2000]]),
+        "test_distance": nearest(task.test_inputs[:2000]),
     }
 
 
@@ -106,19 +157,22 @@ def run_coverage(names: list[str], quick: bool, budget: float, cap: float) -> li
             {
                 **splits[0],
                 "task": name if len(splits) == 1 else f"{name} ({len(splits)} splits)",
-                "coverage": statistics.fmean(float(r["coverage"]) for r in splits),
-                "width": statistics.fmean(float(r["width"]) for r in splits),
-                "out_of_range": statistics.fmean(float(r["out_of_range"]) for r in splits),
+                **{key: statistics.fmean(float(r[key]) for r in splits) for key in POOLED_FIGURES},
             }
         )
     print("\n## Coverage of mean ± 1.645·std on held-out targets (target 85-95 %)\n")
-    print("| task | train rows | served | coverage | width / target sd | out of range |")
-    print("|---|---|---|---|---|---|")
+    print(
+        "| task | train rows | served | coverage | width / target sd | out of range "
+        "| RMSE held-out / test | nearest training row, held-out / test |"
+    )
+    print("|---|---|---|---|---|---|---|---|")
     for row in rows:
         ok = COVERAGE_RANGE[0] <= row["coverage"] <= COVERAGE_RANGE[1]
         print(
             f"| {row['task']} | {row['rows']} | {row['served']} | {100 * row['coverage']:.1f} %"
-            f"{'' if ok else ' (miss)'} | {row['width']:.3f} | {100 * row['out_of_range']:.1f} % |"
+            f"{'' if ok else ' (miss)'} | {row['width']:.3f} | {100 * row['out_of_range']:.1f} % "
+            f"| {row['held_out_rmse']:.4g} / {row['rmse']:.4g} "
+            f"| {row['held_out_distance']:.3g} / {row['test_distance']:.3g} |"
         )
     return rows
 
