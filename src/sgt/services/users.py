@@ -12,7 +12,6 @@ from sgt.services.context import ServiceContext
 from sgt.services.secrets import hash_secret_key, keys_match, new_salt
 from sgt.services.throttle import CLIENT_ADDRESS
 from sgt.storage import users as user_store
-from sgt.storage.users import StoredKey
 
 END_TIME_FORMAT = "%Y-%m-%d %H:%M:%S"
 
@@ -72,7 +71,7 @@ def authenticate_if_remembered(
 
 def _stored_key(
     ctx: ServiceContext, secret_id: object, secret_key: object
-) -> tuple[str, str, StoredKey | None]:
+) -> tuple[str, str, user_store.StoredKey | None]:
     if not isinstance(secret_id, str) or not isinstance(secret_key, str) or not secret_id:
         raise AuthFailed("secret_id and secret_key are required strings")
     # No user can hold such an id or key (docs/input_rules.md), and neither could be looked up
@@ -85,7 +84,7 @@ def _stored_key(
     return secret_id, secret_key, stored
 
 
-def _unexpired(secret_id: str, stored: StoredKey) -> CurrentUser:
+def _unexpired(secret_id: str, stored: user_store.StoredKey) -> CurrentUser:
     if stored.end_time is not None and stored.end_time <= _utcnow():
         raise AuthFailed(
             f"the key of '{secret_id}' expired at {stored.end_time:{END_TIME_FORMAT}} UTC"
