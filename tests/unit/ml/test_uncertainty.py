@@ -141,8 +141,8 @@ def test_a_gps_spread_at_a_new_row_is_its_leave_one_out_spread_there() -> None:
     # The spread calibration divides by (leave-one-out, from the inverse's diagonal) and the
     # spread served at new rows must agree: one row left out of the conditioning rows is a new
     # row to the rest. With the noise at its floor, the served one once lost the posterior
-    # variance in round-off and came out up to 2x too small (coverage 67.6 % on friedman2),
-    # and it added less noise than the factor had.
+    # variance in round-off and came out as the noise floor or several times off (coverage
+    # 67.6 % on friedman2), and it added less noise than the factor had.
     rng = np.random.default_rng(3)
     rows = rng.uniform(-1.0, 1.0, size=(200, 4))
     targets = (np.sin(2.0 * rows[:, :1]) * rows[:, 1:2] + rows[:, 2:3] ** 2) / 0.5
