@@ -235,21 +235,7 @@ def scores(task: Task, predictions: np.ndarray) -> dict[str, float]:
 
 
 def run_sgt_type(task: Task, name: str, budget_seconds: float, seed: int) -> dict[str, object]:
-    return train_sgt_type(task, name, budget_seconds, seed)[1]
-
-
-def train_sgt_type(
-    task: Task,
-    name: str,
-    budget_seconds: float,
-    seed: int,
-    cap_seconds: float | None = None,
-) -> tuple[Any, dict[str, object]]:
-    """Train SGT type `name` on `task` as the service does; its best predictor and its figures.
-    A run that has not converged after `cap_seconds` (CONVERGENCE_CAP_FACTOR budgets unless
-    given) stops there, reported as not converged."""
-    run, figures = train_sgt_run(task, name, budget_seconds, seed, cap_seconds)
-    return run.best(), figures
+    return train_sgt_run(task, name, budget_seconds, seed)[1]
 
 
 def train_sgt_run(
@@ -259,8 +245,9 @@ def train_sgt_run(
     seed: int,
     cap_seconds: float | None = None,
 ) -> tuple[Any, dict[str, object]]:
-    """As `train_sgt_type`, but the training run itself (its `best()` and its held-out
-    residuals) rather than its best predictor."""
+    """Train SGT type `name` on `task` as the service does; the run (its `best()` predictor and
+    held-out residuals) and its figures. A run that has not converged after `cap_seconds`
+    (CONVERGENCE_CAP_FACTOR budgets unless given) stops there, reported as not converged."""
     cap = CONVERGENCE_CAP_FACTOR * budget_seconds if cap_seconds is None else cap_seconds
     model_type = get_model_type(name)
     shape = ModelShape(task.train_inputs.shape[1], task.train_targets.shape[1])

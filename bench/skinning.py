@@ -48,7 +48,7 @@ from quality import (  # noqa: E402
     as_task,
     git_commit,
     standardised,
-    train_sgt_type,
+    train_sgt_run,
 )
 
 from sgt.ml.registry import get_model_type  # noqa: E402
@@ -186,11 +186,13 @@ def fit_contender(task: Task, name: str, budget: float, seed: int) -> tuple[Any,
         return model, {**std_figures, "contender": name, "note": "std's run, projected"}
     if name == "sgt:std":
         _std_runs.clear()
-        _std_runs[task.name] = train_sgt_type(task, "std", budget, seed, cap_seconds=budget)
+        run, figures = train_sgt_run(task, "std", budget, seed, cap_seconds=budget)
+        _std_runs[task.name] = (run.best(), figures)
         return _std_runs[task.name]
     if name.startswith("sgt:"):
         # The budget is both the point of the at-budget figure and the cap.
-        return train_sgt_type(task, name[4:], budget, seed, cap_seconds=budget)
+        run, figures = train_sgt_run(task, name[4:], budget, seed, cap_seconds=budget)
+        return run.best(), figures
     return fit_baseline(task, name)
 
 

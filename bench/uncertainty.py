@@ -35,7 +35,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 import deformer_data  # noqa: E402
 import skinning  # noqa: E402
-from quality import TASKS, Task, as_task, git_commit, train_sgt_run, train_sgt_type  # noqa: E402
+from quality import TASKS, Task, as_task, git_commit, train_sgt_run  # noqa: E402
 
 from sgt.ml.numerics.calibration import Z_90  # noqa: E402
 
@@ -183,7 +183,7 @@ def run_latency(budget: float, cap: float, repeats: int = 3) -> None:
     print("|---|---|---|---|---|")
     for name in ("friedman1_200", "friedman1_1000", "skinning"):
         [task] = TASKS[name]()
-        predictor, _ = train_sgt_type(task, "std", budget, seed=0, cap_seconds=cap)
+        predictor = train_sgt_run(task, "std", budget, seed=0, cap_seconds=cap)[0].best()
         rng = np.random.default_rng(0)
         rows = task.test_inputs[rng.integers(len(task.test_inputs), size=LATENCY_ROWS)]
         plain = median_seconds(lambda p=predictor, r=rows: p.predict(r), repeats)
@@ -234,7 +234,7 @@ def learning_curve(name: str, seed: int, strategy: str, cap: float) -> list[floa
     curve = []
     while True:
         task = as_task(name, pool_x[chosen], pool_y[chosen], test_x, test_y)
-        predictor, _ = train_sgt_type(task, "std", cap, seed=seed, cap_seconds=cap)
+        predictor = train_sgt_run(task, "std", cap, seed=seed, cap_seconds=cap)[0].best()
         errors = predictor.predict(test_x).astype(np.float64) - test_y
         curve.append(float(np.sqrt(np.mean(errors**2))))
         if len(chosen) >= FINAL_ROWS:
