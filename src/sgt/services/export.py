@@ -22,13 +22,13 @@ def export_model(ctx: ServiceContext, user: CurrentUser, *, app_name: str, name:
     Raises ModelNotFound, or ExportNotSupported for a model without trained weights (an
     untrained model answers runs with initial weights, which are worth nothing offline) or of
     a kind that has no exporter."""
-    with ctx.db.read() as session:
-        found = model_store.find_model_with_checkpoint_version(
-            session, owner_id=user.id, app_name=app_name, name=name
+    with ctx.db.quick_read() as reader:
+        model = model_store.find_model_to_run(
+            reader, owner_id=user.id, app_name=app_name, name=name
         )
-        if found is None:
-            raise ModelNotFound(f"you have no model '{name}' in app '{app_name}'")
-        model, version = found
+    if model is None:
+        raise ModelNotFound(f"you have no model '{name}' in app '{app_name}'")
+    version = model.version
     if version is None:
         raise ExportNotSupported(
             f"model '{name}' in app '{app_name}' has no trained weights yet: upload train data "

@@ -57,22 +57,10 @@ def find_model(session: Session, *, owner_id: int, app_name: str, name: str) -> 
     ).scalar_one_or_none()
 
 
-def find_model_with_checkpoint_version(
-    session: Session, *, owner_id: int, app_name: str, name: str
-) -> tuple[ModelRow, int | None] | None:
-    """The model and the version of its current checkpoint (None before the first one)."""
-    row = session.execute(
-        select(ModelRow, CheckpointRow.version)
-        .outerjoin(CheckpointRow, CheckpointRow.model_id == ModelRow.id)
-        .where(ModelRow.owner_id == owner_id, ModelRow.app_name == app_name, ModelRow.name == name)
-    ).one_or_none()
-    return None if row is None else (row[0], row[1])
-
-
 @dataclass(frozen=True)
 class ModelToRun:
-    """What a run reads of a model: its id, stored type, sizes, seed and checkpoint version
-    (None before the first checkpoint)."""
+    """What a run, or an export of the weights it runs, reads of a model: its id, stored type,
+    sizes, seed and checkpoint version (None before the first checkpoint)."""
 
     id: int
     model_type: str
