@@ -25,11 +25,11 @@ _CSRF_PURPOSE = b"csrf"
 def sign_in(ctx: ServiceContext, secret_id: object, secret_key: object, *, now: float) -> str:
     """A session token for these credentials, valid SESSION_SECONDS; raises AuthFailed."""
     user = authenticate(ctx, secret_id, secret_key)
-    with ctx.db.read() as session:
-        row = user_store.find_user(session, user.secret_id)
-        if row is None:  # deleted between the two reads
-            raise AuthFailed("secret_id or secret_key is wrong")
-        fingerprint = _key_fingerprint(row.key_hash, row.key_salt)
+    with ctx.db.quick_read() as reader:
+        stored = user_store.find_key(reader, user.secret_id)
+    if stored is None:  # deleted between the two reads
+        raise AuthFailed("secret_id or secret_key is wrong")
+    fingerprint = _key_fingerprint(stored.key_hash, stored.key_salt)
     payload = ".".join((_encode(user.secret_id), str(int(now) + SESSION_SECONDS), fingerprint))
     return f"{payload}.{_mac(ctx, payload.encode())}"
 
@@ -47,18 +47,17 @@ def resume_session(ctx: ServiceContext, token: str | None, *, now: float) -> Cur
     if not expires.isdigit() or int(expires) <= now:
         raise AuthFailed("the session expired; sign in again")
     secret_id = _decode(encoded_id)
-    with ctx.db.read() as session:
-        row = user_store.find_user(session, secret_id)
-        found = None if row is None else (row.id, row.key_hash, row.key_salt, row.end_time)
-    if found is None:
+    with ctx.db.quick_read() as reader:
+        stored = user_store.find_key(reader, secret_id)
+    if stored is None:
         raise AuthFailed("not signed in")
-    user_id, key_hash, key_salt, end_time = found
     # A new secret key ends the sessions opened with the old one.
-    if not hmac.compare_digest(fingerprint, _key_fingerprint(key_hash, key_salt)):
+    if not hmac.compare_digest(fingerprint, _key_fingerprint(stored.key_hash, stored.key_salt)):
         raise AuthFailed("the key changed; sign in again")
+    end_time = stored.end_time
     if end_time is not None and end_time <= datetime.fromtimestamp(now, UTC).replace(tzinfo=None):
         raise AuthFailed("the key expired")
-    return CurrentUser(id=user_id, secret_id=secret_id)
+    return CurrentUser(id=stored.user_id, secret_id=secret_id)
 
 
 def csrf_token(ctx: ServiceContext, token: str) -> str:
