@@ -46,7 +46,11 @@ def trained_gp_checkpoint() -> bytes:
     residuals = run.validation_residuals()
     assert residuals is not None
     predictor.calibration = calibrate_single(
-        predictor, residuals, inputs=inputs, target_scale=targets.std(axis=0).astype(np.float64)
+        predictor,
+        residuals,
+        inputs=inputs,
+        targets=targets,
+        target_scale=targets.std(axis=0).astype(np.float64),
     )
     return predictor.to_bytes()
 

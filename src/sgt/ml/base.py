@@ -87,15 +87,16 @@ class Predictor(ABC):
         Default, for every kind: the raw spread (or 1 where the kind has none) times the
         calibration's per-output scale, which makes it a split-conformal interval on the held-out
         residuals of the run that chose the weights; a kind without a spread thus answers a
-        constant per output. Uncalibrated (an old checkpoint): the raw spread unscaled, or zeros
-        where the kind has none (docs/uncertainty.md)."""
+        constant per output. Outside the training rows' range it rises to the training
+        targets' spread (`Calibration.served_std`). Uncalibrated (an old checkpoint): the raw
+        spread unscaled, or zeros where the kind has none (docs/uncertainty.md)."""
         spread = self.raw_spread(inputs)
         if self.calibration is None:
             if spread is None:
                 return np.zeros((len(inputs), self.shape.out_size), dtype=np.float32)
             return np.asarray(spread, dtype=np.float32)
         base = np.ones((len(inputs), 1)) if spread is None else spread
-        return np.asarray(base * self.calibration.scale, dtype=np.float32)
+        return np.asarray(self.calibration.served_std(inputs, base), dtype=np.float32)
 
     def predict_with_std(self, inputs: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         """(`predict`, `predict_std`) of the same rows; a kind whose two share work (a GP's

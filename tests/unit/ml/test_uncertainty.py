@@ -49,7 +49,7 @@ def calibrated_gp(rows: int = 60) -> Predictor:
     assert residuals is not None
     scale = targets.std(axis=0).astype(np.float64)
     predictor.calibration = calibrate_single(
-        predictor, residuals, inputs=inputs, target_scale=scale
+        predictor, residuals, inputs=inputs, targets=targets, target_scale=scale
     )
     return predictor
 
@@ -111,6 +111,32 @@ def test_out_of_range_allows_a_tenth_of_the_range_beyond_the_training_rows() -> 
     low, high = input_bounds(np.array([[0.0, 5.0], [10.0, 5.0]]))
     probe = np.array([[-0.9, 5.0], [10.9, 5.0], [-1.1, 5.0], [5.0, 5.1]])
     assert rows_out_of_range(probe, low, high).tolist() == [False, False, True, True]
+
+
+def test_the_std_rises_to_the_targets_spread_as_a_row_leaves_the_training_range() -> None:
+    inputs = np.array([[0.0, 5.0], [10.0, 5.0], [4.0, 5.0]])
+    low, high = input_bounds(inputs)
+    calibration = Calibration(np.array([0.5]), low, high, prior=np.array([3.0]))
+    # Inside [min, max]; halfway into the margin; at its end; far past; past a constant input.
+    probe = np.array([[5.0, 5.0], [10.5, 5.0], [11.0, 5.0], [40.0, 5.0], [5.0, 5.1]])
+    std = calibration.served_std(probe, np.ones((len(probe), 1)))[:, 0]
+    assert std == pytest.approx([0.5, 1.5, 3.0, 3.0, 3.0], rel=1e-3)
+    # A spread of its own above the prior stands.
+    assert calibration.served_std(probe[3:4], np.array([[10.0]]))[0, 0] == pytest.approx(5.0)
+
+
+def test_a_calibration_without_a_prior_keeps_its_conformal_std_everywhere() -> None:
+    prior = Calibration(np.array([0.5]), np.zeros(1), np.ones(1), prior=np.array([3.0]))
+    restored = Calibration.from_state(prior.to_state())
+    assert restored is not None and restored.prior is not None
+    assert restored.prior.tolist() == [3.0]
+    state = prior.to_state()
+    del state["prior"]  # a checkpoint written before the prior was kept
+    older = Calibration.from_state(state)
+    assert older is not None and older.prior is None
+    far = np.array([[50.0]])
+    assert older.served_std(far, np.ones((1, 1)))[0, 0] == pytest.approx(0.5)
+    assert Calibration.from_state({**prior.to_state(), "prior": [1.0, 2.0]}) is None
 
 
 def gp_posterior(rows: np.ndarray, targets: np.ndarray) -> GpPredictor:

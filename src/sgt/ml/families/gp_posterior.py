@@ -109,7 +109,7 @@ class GpPredictor(Predictor):
         # One kernel evaluation serves both: it is most of the cost of either.
         mean, spread = self._mean_and_spread(inputs, with_mean=True)
         if self.calibration is not None:
-            spread = spread * self.calibration.scale
+            spread = self.calibration.served_std(inputs, spread)
         return mean, np.asarray(spread, dtype=np.float32)
 
     def _mean_and_spread(

@@ -28,20 +28,42 @@ class Calibration:
 
     `scale` (out_size,) multiplies the predictor's raw spread (or 1 where it has none) so that
     mean ± 1.645·std is a split-conformal 90 % interval on held-out rows; `low`, `high`
-    (in_size,) are the per-input bounds of the training inputs, margins included.
+    (in_size,) are the per-input bounds of the training inputs, margins included; `prior`
+    (out_size,) is the training targets' standard deviation, the least std a row out of range
+    is given (None in checkpoints written before it).
     """
 
     scale: np.ndarray
     low: np.ndarray
     high: np.ndarray
+    prior: np.ndarray | None = None
+
+    def served_std(self, inputs: np.ndarray, spread: np.ndarray) -> np.ndarray:
+        """The std served for `inputs` (n, in_size) whose raw spread is `spread` ((n, out_size),
+        or (n, 1) of ones for a kind without one): the conformal `spread × scale`, raised
+        towards the prior as the row leaves the training box (docs/uncertainty.md).
+
+        Held-out rows, on which the scale is fitted, lie inside the box: outside it nothing
+        bounds the error by what was seen, so there the std reverts to what not knowing the
+        input gives, the targets' own spread, as a stationary GP's does far from its data. The
+        reversion ramps over the margin, from none at the training rows' [min, max] of each
+        input to all of the prior where `out_of_range` starts."""
+        std = np.asarray(spread * self.scale, dtype=np.float64)
+        if self.prior is None:
+            return std
+        floor = _beyond_training(inputs, self.low, self.high)[:, None] * self.prior
+        return np.asarray(np.maximum(std, floor), dtype=np.float64)
 
     def to_state(self) -> dict[str, list[float]]:
         """Plain lists for a checkpoint (never code, never numpy objects)."""
-        return {
+        state = {
             "scale": [float(v) for v in self.scale],
             "low": [float(v) for v in self.low],
             "high": [float(v) for v in self.high],
         }
+        if self.prior is not None:
+            state["prior"] = [float(v) for v in self.prior]
+        return state
 
     @classmethod
     def from_state(cls, state: object) -> Calibration | None:
@@ -50,11 +72,15 @@ class Calibration:
             return None
         try:
             arrays = [np.asarray(state[key], dtype=np.float64) for key in ("scale", "low", "high")]
+            prior = None if "prior" not in state else np.asarray(state["prior"], dtype=np.float64)
         except (KeyError, TypeError, ValueError):
             return None
         if any(array.ndim != 1 for array in arrays) or arrays[1].shape != arrays[2].shape:
             return None
-        return cls(*arrays)
+        if prior is not None and prior.shape != arrays[0].shape:
+            return None
+        scale, low, high = arrays
+        return cls(scale, low, high, prior=prior)
 
 
 def input_bounds(inputs: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
@@ -68,6 +94,21 @@ def input_bounds(inputs: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     # A constant input tolerates round-off only.
     slack = 1e-6 * np.maximum(1.0, np.abs(low))
     return low - margin - slack, high + margin + slack
+
+
+def _beyond_training(inputs: np.ndarray, low: np.ndarray, high: np.ndarray) -> np.ndarray:
+    """(n,) in [0, 1]: how far each row goes past the training rows' [min, max] into the margin,
+    at its farthest input; 1 at the out-of-range bounds [low, high] and beyond."""
+    rows = np.asarray(inputs, dtype=np.float64)
+    if rows.shape[0] == 0 or rows.shape[1] == 0:
+        return np.zeros(rows.shape[0])
+    # [low, high] is [min, max] widened by RANGE_MARGIN of the range each side (input_bounds).
+    margin = (high - low) * RANGE_MARGIN / (1.0 + 2.0 * RANGE_MARGIN)
+    known = np.isfinite(margin) & (margin > 0)  # bounds of no training rows are infinite
+    margin = np.where(known, margin, 1.0)
+    past = np.maximum(rows - (high - margin), (low + margin) - rows) / margin
+    past = np.where(known, past, 0.0)
+    return np.asarray(np.clip(past.max(axis=1), 0.0, 1.0), dtype=np.float64)
 
 
 def rows_out_of_range(inputs: np.ndarray, low: np.ndarray, high: np.ndarray) -> np.ndarray:

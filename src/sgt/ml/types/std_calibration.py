@@ -22,6 +22,7 @@ def calibrate_single(
     residuals: Residuals,
     *,
     inputs: np.ndarray,
+    targets: np.ndarray,
     target_scale: np.ndarray,
 ) -> Calibration | None:
     """The calibration of `predictor` served alone; None without held-out rows."""
@@ -32,8 +33,7 @@ def calibrate_single(
     spread = predictor.held_out_spread(inputs, rows)
     if spread is None:
         spread = np.ones_like(errors)
-    low, high = input_bounds(inputs)
-    return Calibration(conformal_scale(errors, spread), low, high)
+    return _calibration(conformal_scale(errors, spread), inputs, targets)
 
 
 def calibrate_blend(
@@ -42,19 +42,25 @@ def calibrate_blend(
     member_residuals: Sequence[Residuals],
     out_of_fold: Sequence[np.ndarray] | None,
     inputs: np.ndarray,
+    targets: np.ndarray,
     target_scale: np.ndarray,
 ) -> Calibration | None:
     """A blend's constant calibration; `out_of_fold` (one (rows, out) array per member, all
     rows) when every member has been cross-validated, else None."""
-    low, high = input_bounds(inputs)
     share = np.asarray(weights, dtype=np.float64)
     if out_of_fold is not None:
         blended = np.tensordot(share, np.stack(list(out_of_fold)), axes=1) * target_scale
-        return Calibration(conformal_scale(blended, np.ones_like(blended)), low, high)
+        return _calibration(conformal_scale(blended, np.ones_like(blended)), inputs, targets)
     scales = []
     for rows, standardised in member_residuals:
         if len(rows) == 0:
             return None
         errors = standardised * target_scale
         scales.append(conformal_scale(errors, np.ones_like(errors)))
-    return Calibration(np.tensordot(share, np.stack(scales), axes=1), low, high)
+    return _calibration(np.tensordot(share, np.stack(scales), axes=1), inputs, targets)
+
+
+def _calibration(scale: np.ndarray, inputs: np.ndarray, targets: np.ndarray) -> Calibration:
+    low, high = input_bounds(inputs)
+    prior = np.asarray(targets, dtype=np.float64).std(axis=0)
+    return Calibration(scale, low, high, prior=prior)

@@ -189,7 +189,11 @@ class StdRun(TrainingRun):
         self._best = winner.run.best()
         assert winner.residuals is not None
         self._best.calibration = calibrate_single(
-            self._best, winner.residuals, inputs=self._inputs, target_scale=self._target_scale
+            self._best,
+            winner.residuals,
+            inputs=self._inputs,
+            targets=self._targets,
+            target_scale=self._target_scale,
         )
         self._val_loss = winner.validation_mse
         self._residuals = winner.residuals
@@ -216,7 +220,11 @@ class StdRun(TrainingRun):
         residuals = [c.residuals for c in plan.members if c.residuals is not None]
         if len(members) == 1:
             self._best.calibration = calibrate_single(
-                self._best, residuals[0], inputs=self._inputs, target_scale=self._target_scale
+                self._best,
+                residuals[0],
+                inputs=self._inputs,
+                targets=self._targets,
+                target_scale=self._target_scale,
             )
             return
         self._best.calibration = calibrate_blend(
@@ -224,6 +232,7 @@ class StdRun(TrainingRun):
             member_residuals=residuals,
             out_of_fold=[o for o in out_of_fold if o is not None] if is_stacked else None,
             inputs=self._inputs,
+            targets=self._targets,
             target_scale=self._target_scale,
         )
 
