@@ -177,7 +177,7 @@ def run_coverage(names: list[str], quick: bool, budget: float, cap: float) -> li
     return rows
 
 
-def run_latency(budget: float, cap: float, repeats: int = 3) -> None:
+def run_latency(budget: float, cap: float, repeats: int = 9) -> None:
     print(f"\n## Latency at {LATENCY_ROWS:,} rows, in process (target: std at most 2x)\n")
     print("| model | served | predict (s) | predict_with_std + out_of_range (s) | ratio |")
     print("|---|---|---|---|---|")
@@ -186,22 +186,27 @@ def run_latency(budget: float, cap: float, repeats: int = 3) -> None:
         predictor = train_sgt_run(task, "std", budget, seed=0, cap_seconds=cap)[0].best()
         rng = np.random.default_rng(0)
         rows = task.test_inputs[rng.integers(len(task.test_inputs), size=LATENCY_ROWS)]
-        plain = median_seconds(lambda p=predictor, r=rows: p.predict(r), repeats)
-        with_std = median_seconds(
-            lambda p=predictor, r=rows: (p.predict_with_std(r), p.out_of_range(r)), repeats
+        plain, with_std = interleaved_median_seconds(
+            lambda p=predictor, r=rows: p.predict(r),
+            lambda p=predictor, r=rows: (p.predict_with_std(r), p.out_of_range(r)),
+            repeats,
         )
         print(
             f"| {name} | {predictor.kind} | {plain:.3f} | {with_std:.3f} | {with_std / plain:.2f} |"
         )
 
 
-def median_seconds(work: Callable[[], object], repeats: int) -> float:
-    times = []
+def interleaved_median_seconds(
+    first: Callable[[], object], second: Callable[[], object], repeats: int
+) -> tuple[float, float]:
+    """Median seconds of each, timed in turns so that a busy spell of the machine slows both."""
+    times: tuple[list[float], list[float]] = ([], [])
     for _ in range(repeats):
-        began = time.perf_counter()
-        work()
-        times.append(time.perf_counter() - began)
-    return statistics.median(times)
+        for work, spent in zip((first, second), times, strict=True):
+            began = time.perf_counter()
+            work()
+            spent.append(time.perf_counter() - began)
+    return statistics.median(times[0]), statistics.median(times[1])
 
 
 # --- active learning ----------------------------------------------------------------------------
