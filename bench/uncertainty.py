@@ -4,7 +4,8 @@ Three parts, each printed as a table:
 
 1. coverage: on every task of bench/quality.py and every case of bench/skinning.py, the share of
    held-out targets inside mean ± 1.645·std of a trained `std` model (target: 85-95 %), and the
-   mean interval width relative to the targets' standard deviation;
+   mean interval width relative to the targets' standard deviation; each skinning case also on
+   a fifth of its training mesh's vertices held out (`_same_pose`), rows like the training rows;
 2. latency: `predict` vs `predict_with_std` + `out_of_range` at 20,000 rows, in process
    (target: at most 2x);
 3. active learning: from 20 random training rows, rounds of 10 rows chosen by `suggest_rows`
@@ -49,6 +50,8 @@ COVERAGE_TASKS = [
     "skinning",
 ]
 COVERAGE_RANGE = (0.85, 0.95)
+# skinning_<case>_same_pose: a case's training mesh and pose only (coverage_tasks).
+SAME_POSE = "_same_pose"
 # Averaged over the splits of a task with several (linnerud_x20).
 POOLED_FIGURES = (
     "coverage",
@@ -69,7 +72,17 @@ ACTIVE_TARGET_RATIO = 0.85
 def coverage_tasks(names: list[str], quick: bool) -> list[Task]:
     tasks: list[Task] = []
     for name in names:
-        if name.startswith("skinning_"):
+        if name.startswith("skinning_") and name.endswith(SAME_POSE):
+            # The case's training mesh, a fifth of its vertices held out: test rows exchangeable
+            # with the training rows, against which the other-pose case can be read.
+            case = name.removeprefix("skinning_").removesuffix(SAME_POSE)
+            whole = skinning.case_task(name, skinning.CASES[case], quick)
+            rows = len(whole.train_inputs)
+            test = np.random.default_rng(0).permutation(rows)[: rows // 5]
+            train = np.setdiff1d(np.arange(rows), test)
+            inputs, targets = whole.train_inputs, whole.train_targets
+            tasks.append(as_task(name, inputs[train], targets[train], inputs[test], targets[test]))
+        elif name.startswith("skinning_"):
             case = name.removeprefix("skinning_")
             tasks.append(skinning.case_task(name, skinning.CASES[case], quick))
         elif name.startswith("deformer_"):
@@ -281,8 +294,9 @@ def main() -> None:
     parser.add_argument("--parts", default="coverage,latency,active")
     parser.add_argument(
         "--tasks",
-        help="coverage tasks, comma-separated (quality.py names, skinning_<case> or "
-        "deformer_<case>_v<vertices>); default: all of quality.py's and skinning.py's",
+        help="coverage tasks, comma-separated (quality.py names, skinning_<case>, "
+        "skinning_<case>_same_pose or deformer_<case>_v<vertices>); default: all of "
+        "quality.py's and skinning.py's, each skinning case also on its own pose",
     )
     parser.add_argument("--active-tasks", default=",".join(ACTIVE_TASKS))
     parser.add_argument("--quick", action="store_true", help="small meshes, 2 seeds, short caps")
@@ -297,7 +311,8 @@ def main() -> None:
     names = (
         args.tasks.split(",")
         if args.tasks
-        else COVERAGE_TASKS + [f"skinning_{case}" for case in skinning.CASES]
+        else COVERAGE_TASKS
+        + [f"skinning_{case}{pose}" for case in skinning.CASES for pose in ("", SAME_POSE)]
     )
     parts = args.parts.split(",")
     print(f"# bench/uncertainty.py on commit {git_commit()}, quick={args.quick}")
