@@ -42,6 +42,8 @@ def test_std_and_suggestions_of_a_trained_model(server: SgtServer, alice: Sessio
     assert via_binary["out_of_range"] == answer["out_of_range"]
     far = binary.run_with_std("unc", "e2e", [[0.0, 0.0, 0.0], [6.0, -6.0, 6.0]])
     assert far["out_of_range"] == [False, True]
+    # Out of range, the interval is at least as wide as the training targets' own spread.
+    assert np.all(np.array(far["std"][1]) >= 0.999 * targets.std(axis=0))
 
     pool = np.random.default_rng(3).uniform(-1.0, 1.0, size=(200, 3))
     for client in (plain, binary):

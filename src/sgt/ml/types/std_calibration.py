@@ -3,8 +3,9 @@
 A single family: its validation residuals divided by its held-out spread (split-conformal
 scaling of the family's own spread, or of a constant where it has none). A blend: its exact
 out-of-fold residuals once every member is cross-validated, a constant per output; before that,
-the members' constant scales averaged with the blend's weights. Imports numpy, `sgt.ml.base` and
-the numerics only.
+the members' constant scales averaged with the blend's weights. Either way the calibration also
+keeps the training inputs' bounds and the training targets' spread (what a row out of range is
+given). Imports numpy, `sgt.ml.base` and the numerics only.
 """
 
 from __future__ import annotations
