@@ -67,6 +67,8 @@ START_ROWS, ROUND_ROWS, FINAL_ROWS = 20, 10, 120
 POOL_ROWS, TEST_ROWS = 1000, 1000
 ACTIVE_TASKS = ["friedman1", "friedman2", "friedman3", "deformer_v50"]
 ACTIVE_TARGET_RATIO = 0.85
+# On a noisy task, the curves against the noisy test targets too.
+NOISY_COLUMNS = " random, noisy targets | suggest, noisy targets | ratio, noisy targets |"
 
 
 def coverage_tasks(names: list[str], quick: bool) -> list[Task]:
@@ -225,14 +227,26 @@ def interleaved_median_seconds(
 # --- active learning ----------------------------------------------------------------------------
 
 
-def active_pool(name: str, seed: int) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
-    """(pool inputs, pool targets, test inputs, test targets) of a smooth task."""
+def active_pool(
+    name: str, seed: int
+) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+    """(pool inputs, pool targets, test inputs, test targets, the test rows' noise-free
+    targets) of a smooth task; the two differ on friedman1 only (noise of sd 1)."""
     makers = {"friedman1": make_friedman1, "friedman2": make_friedman2, "friedman3": make_friedman3}
     if name in makers:
         noise = 1.0 if name == "friedman1" else 0.0
         x, y = makers[name](n_samples=POOL_ROWS, noise=noise, random_state=100 + seed)
         x_test, y_test = makers[name](n_samples=TEST_ROWS, noise=noise, random_state=2)
+        # The same state draws the same rows, then adds the noise: without it, the function.
+        _, function = makers[name](n_samples=TEST_ROWS, noise=0.0, random_state=2)
         task = as_task(name, x, y, x_test, y_test)
+        return (
+            task.train_inputs,
+            task.train_targets,
+            task.test_inputs,
+            task.test_targets,
+            function.reshape(task.test_targets.shape).astype(np.float32),
+        )
     else:
         vertices = int(name.removeprefix("deformer_v"))
         joints, encoding = deformer_data.CASES["A"]
@@ -242,19 +256,31 @@ def active_pool(name: str, seed: int) -> tuple[np.ndarray, np.ndarray, np.ndarra
         task = as_task(
             name, made.train_inputs, made.train_targets, made.test_inputs, made.test_targets
         )
-    return task.train_inputs, task.train_targets, task.test_inputs, task.test_targets
+    return (
+        task.train_inputs,
+        task.train_targets,
+        task.test_inputs,
+        task.test_targets,
+        task.test_targets,
+    )
 
 
-def learning_curve(name: str, seed: int, strategy: str, cap: float) -> list[float]:
-    pool_x, pool_y, test_x, test_y = active_pool(name, seed)
+def learning_curve(name: str, seed: int, strategy: str, cap: float) -> list[tuple[float, float]]:
+    """(held-out RMSE against the test targets, against their noise-free values) at each size."""
+    pool_x, pool_y, test_x, test_y, test_function = active_pool(name, seed)
     rng = np.random.default_rng(seed)
     chosen = list(rng.choice(len(pool_x), size=START_ROWS, replace=False))
     curve = []
     while True:
         task = as_task(name, pool_x[chosen], pool_y[chosen], test_x, test_y)
         predictor = train_sgt_run(task, "std", cap, seed=seed, cap_seconds=cap)[0].best()
-        errors = predictor.predict(test_x).astype(np.float64) - test_y
-        curve.append(float(np.sqrt(np.mean(errors**2))))
+        predicted = predictor.predict(test_x).astype(np.float64)
+        curve.append(
+            (
+                float(np.sqrt(np.mean((predicted - test_y) ** 2))),
+                float(np.sqrt(np.mean((predicted - test_function) ** 2))),
+            )
+        )
         if len(chosen) >= FINAL_ROWS:
             return curve
         left = np.setdiff1d(np.arange(len(pool_x)), chosen)
@@ -266,26 +292,40 @@ def learning_curve(name: str, seed: int, strategy: str, cap: float) -> list[floa
 
 
 def run_active(names: list[str], seeds: int, cap: float) -> None:
+    """The curves, and the verdict on the ratio at 120 rows against the noise-free targets: on a
+    noisy task the noise is in every model's RMSE against the noisy ones (docs/uncertainty.md)."""
     sizes = list(range(START_ROWS, FINAL_ROWS + 1, ROUND_ROWS))
     print(f"\n## Active learning: median held-out RMSE over {seeds} seeds\n")
     verdicts = []
     for name in names:
         curves = {
-            strategy: [learning_curve(name, seed, strategy, cap) for seed in range(seeds)]
+            strategy: np.array([learning_curve(name, seed, strategy, cap) for seed in range(seeds)])
             for strategy in ("random", "suggest")
         }
-        medians = {s: np.median(np.array(c), axis=0) for s, c in curves.items()}
-        print(f"### {name}\n\n| rows | random | suggest | ratio |\n|---|---|---|---|")
+        # (sizes, 2): against the test targets, against their noise-free values.
+        medians = {s: np.median(c, axis=0) for s, c in curves.items()}
+        noisy = not np.allclose(medians["random"][:, 0], medians["random"][:, 1])
+        print(
+            f"### {name}\n\n| rows | random | suggest | ratio |" + (NOISY_COLUMNS if noisy else "")
+        )
+        print("|---|---|---|---|" + ("---|---|---|" if noisy else ""))
         for index, rows in enumerate(sizes):
             r, s = medians["random"][index], medians["suggest"][index]
-            print(f"| {rows} | {r:.4g} | {s:.4g} | {s / r:.3f} |")
-        ratio = float(medians["suggest"][-1] / medians["random"][-1])
-        verdicts.append((name, ratio))
+            line = f"| {rows} | {r[1]:.4g} | {s[1]:.4g} | {s[1] / r[1]:.3f} |"
+            if noisy:
+                line += f" {r[0]:.4g} | {s[0]:.4g} | {s[0] / r[0]:.3f} |"
+            print(line)
+        final_random, final_suggest = medians["random"][-1], medians["suggest"][-1]
+        verdicts.append((name, *(final_suggest / final_random)[::-1]))
         print()
-    met = sum(ratio <= ACTIVE_TARGET_RATIO for _, ratio in verdicts)
-    print("| task | suggest / random at 120 rows | target <= 0.85 |\n|---|---|---|")
-    for name, ratio in verdicts:
-        print(f"| {name} | {ratio:.3f} | {'met' if ratio <= ACTIVE_TARGET_RATIO else 'missed'} |")
+    met = sum(ratio <= ACTIVE_TARGET_RATIO for _, ratio, _ in verdicts)
+    print(
+        "| task | suggest / random at 120 rows | target <= 0.85 | against the noisy targets |"
+        "\n|---|---|---|---|"
+    )
+    for name, ratio, noisy_ratio in verdicts:
+        verdict = "met" if ratio <= ACTIVE_TARGET_RATIO else "missed"
+        print(f"| {name} | {ratio:.3f} | {verdict} | {noisy_ratio:.3f} |")
     print(f"\nmet on {met} of {len(verdicts)} tasks (target: at least 3 of 4)")
 
 
