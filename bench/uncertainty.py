@@ -10,10 +10,10 @@ Three parts, each printed as a table:
    (target: at most 2x);
 3. active learning: from 20 random training rows, rounds of 10 rows chosen by `suggest_rows`
    from a pool vs 10 random ones, up to 120 rows; the median held-out RMSE over the seeds at 120
-   rows, suggest / random (target: <= 0.85 on at least 3 of friedman1, friedman2, friedman3 and
-   the corrective-shape task), with the curves.
+   rows, suggest / random, against the test rows' noise-free targets (target: <= 0.85 on at
+   least 3 of friedman1, friedman2, friedman3 and the corrective-shape task), with the curves.
 
-    python bench/uncertainty.py                       # everything (long: an hour on 2 cores)
+    python bench/uncertainty.py                       # everything (long: 2-3 hours on 2 cores)
     python bench/uncertainty.py --quick               # small skinning meshes, 2 seeds, short caps
     python bench/uncertainty.py --parts coverage --tasks friedman2,skinning_v5k
 """
