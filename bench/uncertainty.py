@@ -240,13 +240,7 @@ def active_pool(
         # The same state draws the same rows, then adds the noise: without it, the function.
         _, function = makers[name](n_samples=TEST_ROWS, noise=0.0, random_state=2)
         task = as_task(name, x, y, x_test, y_test)
-        return (
-            task.train_inputs,
-            task.train_targets,
-            task.test_inputs,
-            task.test_targets,
-            function.reshape(task.test_targets.shape).astype(np.float32),
-        )
+        noise_free = function.reshape(task.test_targets.shape).astype(np.float32)
     else:
         vertices = int(name.removeprefix("deformer_v"))
         joints, encoding = deformer_data.CASES["A"]
@@ -256,13 +250,8 @@ def active_pool(
         task = as_task(
             name, made.train_inputs, made.train_targets, made.test_inputs, made.test_targets
         )
-    return (
-        task.train_inputs,
-        task.train_targets,
-        task.test_inputs,
-        task.test_targets,
-        task.test_targets,
-    )
+        noise_free = task.test_targets
+    return task.train_inputs, task.train_targets, task.test_inputs, task.test_targets, noise_free
 
 
 def learning_curve(name: str, seed: int, strategy: str, cap: float) -> list[tuple[float, float]]:
