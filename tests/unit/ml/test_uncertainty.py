@@ -10,6 +10,7 @@ import torch
 
 from sgt.ml.base import ModelShape, Predictor, TrainingRun
 from sgt.ml.checkpoints import pack_checkpoint, unpack_checkpoint
+from sgt.ml.families.gbt import GBT
 from sgt.ml.families.gp_posterior import GpPredictor, Hyper, condition
 from sgt.ml.numerics.calibration import (
     Z_90,
@@ -104,7 +105,32 @@ def test_the_conformal_scale_covers_ninety_percent_of_its_own_rows() -> None:
 def test_few_rows_pool_their_outputs_into_one_scale() -> None:
     residuals = np.array([[1.0, 10.0], [2.0, 20.0], [3.0, 30.0]])
     scale = conformal_scale(residuals, np.ones_like(residuals))
-    assert scale[0] == scale[1] == pytest.approx(30.0 / Z_90)
+    assert scale[0] == scale[1] == pytest.approx(30.0 / Z_90, rel=1e-4)
+
+
+def test_trees_on_mostly_zero_targets_cover_their_own_held_out_rows() -> None:
+    # Skin-weight-like outputs: exact zeros on most rows, where the trees answer one small
+    # constant, so many held-out errors equal the conformal quantile to the last bit.
+    rng = np.random.default_rng(0)
+    inputs = rng.uniform(-1.0, 1.0, size=(1500, 4)).astype(np.float32)
+    centres = rng.uniform(-1.0, 1.0, size=(12, 4))
+    near = np.exp(-8.0 * ((inputs[:, None, :] - centres[None]) ** 2).sum(axis=2))
+    near[near < 0.3] = 0.0
+    targets = (near / np.maximum(near.sum(axis=1, keepdims=True), 1e-9)).astype(np.float32)
+    shape = ModelShape(4, 12)
+    run = GBT.start_training(shape, inputs, targets, start=None, seed=0, device="cpu")
+    while not run.step().is_converged:
+        pass
+    predictor, residuals = run.best(), run.validation_residuals()
+    assert residuals is not None
+    scale = Standardiser.fit(targets, device="cpu").scale.double().numpy()
+    predictor.calibration = calibrate_single(
+        predictor, residuals, inputs=inputs, targets=targets, target_scale=scale
+    )
+    rows = residuals[0]
+    mean, std = predictor.predict_with_std(inputs[rows])
+    covered = (np.abs(mean - targets[rows]) <= Z_90 * std).mean(axis=0)
+    assert covered.min() >= 0.9, covered.round(3)
 
 
 def test_out_of_range_allows_a_tenth_of_the_range_beyond_the_training_rows() -> None:

@@ -20,6 +20,13 @@ RANGE_MARGIN = 0.1
 # Spreads below this (relative to the target's scale) are raised to it before dividing, so a
 # model that is certain on its own training rows cannot make the scale infinite.
 _MIN_SPREAD = 1e-6
+# Served numbers are float32: a prediction of target-sized values is exact only to about this
+# fraction (8 ulps) of the targets' largest magnitude. Held-out errors are widened by it before
+# the quantile, because on skin weights many rows share the quantile exactly (trees answer one
+# small constant where most targets are exact zeros) and round-off of that size in the served
+# mean and std left them all just outside: 3 of 17 outputs covered 0.2-2 % of their own
+# held-out rows (docs/uncertainty.md).
+FLOAT32_RESOLUTION = 1e-6
 
 
 @dataclass(frozen=True)
@@ -119,18 +126,31 @@ def rows_out_of_range(inputs: np.ndarray, low: np.ndarray, high: np.ndarray) -> 
     return np.asarray(((rows < low) | (rows > high)).any(axis=1), dtype=bool)
 
 
-def conformal_scale(residuals: np.ndarray, spreads: np.ndarray) -> np.ndarray:
+def conformal_scale(
+    residuals: np.ndarray, spreads: np.ndarray, *, resolution: np.ndarray | float = 0.0
+) -> np.ndarray:
     """Per-output factor c such that |residual| ≤ 1.645·c·spread on the split-conformal 90 %
     quantile of the held-out rows: the ⌈(n+1)·0.9⌉-th smallest ratio |r| / spread.
 
-    `residuals` and `spreads` are (n, out) in the same units; n ≥ 1. With fewer than 10 rows the
-    ratios of all outputs are pooled (one factor), since a per-output quantile of a handful of
-    rows is mostly noise."""
-    ratios = np.abs(np.asarray(residuals, dtype=np.float64)) / np.maximum(spreads, _MIN_SPREAD)
+    `residuals` and `spreads` are (n, out) in the same units; n ≥ 1. `resolution` (per output, in
+    the same units; `served_resolution`) is added to every |residual|, so that a row exactly at
+    the quantile stays inside once mean and std are served as float32. With fewer than 10 rows
+    the ratios of all outputs are pooled (one factor), since a per-output quantile of a handful
+    of rows is mostly noise."""
+    errors = np.abs(np.asarray(residuals, dtype=np.float64)) + resolution
+    ratios = errors / np.maximum(spreads, _MIN_SPREAD)
     rows, outputs = ratios.shape
     if rows < 10:
         return np.full(outputs, _quantile(ratios.ravel()) / Z_90)
     return np.array([_quantile(ratios[:, j]) / Z_90 for j in range(outputs)])
+
+
+def served_resolution(targets: np.ndarray) -> np.ndarray:
+    """(out,) the float32 round-off a served prediction of these targets may carry, per output."""
+    values = np.asarray(targets, dtype=np.float64)
+    if values.shape[0] == 0:
+        return np.zeros(values.shape[1])
+    return np.asarray(FLOAT32_RESOLUTION * np.abs(values).max(axis=0), dtype=np.float64)
 
 
 def _quantile(values: np.ndarray) -> float:

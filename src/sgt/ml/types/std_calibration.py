@@ -15,7 +15,12 @@ from collections.abc import Sequence
 import numpy as np
 
 from sgt.ml.base import Predictor, Residuals
-from sgt.ml.numerics.calibration import Calibration, conformal_scale, input_bounds
+from sgt.ml.numerics.calibration import (
+    Calibration,
+    conformal_scale,
+    input_bounds,
+    served_resolution,
+)
 
 
 def calibrate_single(
@@ -34,7 +39,8 @@ def calibrate_single(
     spread = predictor.held_out_spread(inputs, rows)
     if spread is None:
         spread = np.ones_like(errors)
-    return _calibration(conformal_scale(errors, spread), inputs, targets)
+    resolution = served_resolution(targets)
+    return _calibration(conformal_scale(errors, spread, resolution=resolution), inputs, targets)
 
 
 def calibrate_blend(
@@ -49,15 +55,17 @@ def calibrate_blend(
     """A blend's constant calibration; `out_of_fold` (one (rows, out) array per member, all
     rows) when every member has been cross-validated, else None."""
     share = np.asarray(weights, dtype=np.float64)
+    resolution = served_resolution(targets)
     if out_of_fold is not None:
         blended = np.tensordot(share, np.stack(list(out_of_fold)), axes=1) * target_scale
-        return _calibration(conformal_scale(blended, np.ones_like(blended)), inputs, targets)
+        scale = conformal_scale(blended, np.ones_like(blended), resolution=resolution)
+        return _calibration(scale, inputs, targets)
     scales = []
     for rows, standardised in member_residuals:
         if len(rows) == 0:
             return None
         errors = standardised * target_scale
-        scales.append(conformal_scale(errors, np.ones_like(errors)))
+        scales.append(conformal_scale(errors, np.ones_like(errors), resolution=resolution))
     return _calibration(np.tensordot(share, np.stack(scales), axes=1), inputs, targets)
 
 
