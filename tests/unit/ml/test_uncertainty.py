@@ -19,6 +19,7 @@ from sgt.ml.numerics.calibration import (
     input_bounds,
     rows_out_of_range,
 )
+from sgt.ml.numerics.kernels import leading_variance_basis
 from sgt.ml.numerics.selection import integrated_variance_batch, spread_weighted_farthest_batch
 from sgt.ml.numerics.standardiser import Standardiser
 from sgt.ml.registry import FAMILIES, STD, get_model_type
@@ -165,14 +166,14 @@ def test_a_calibration_without_a_prior_keeps_its_conformal_std_everywhere() -> N
     assert Calibration.from_state({**prior.to_state(), "prior": [1.0, 2.0]}) is None
 
 
-def gp_posterior(rows: np.ndarray, targets: np.ndarray) -> GpPredictor:
+def gp_posterior(rows: np.ndarray, targets: np.ndarray, noise: float = 1e-6) -> GpPredictor:
     """A noise-free fit as maximum likelihood makes one (friedman2 in bench/quality.py): long
     length scales, a signal variance far above the targets' and the noise at its floor."""
     hyper = Hyper(
         "matern52",
         torch.log(torch.tensor([90.0, 35.0, 8.0, 1e5], dtype=torch.float64)),
         torch.log(torch.tensor(300.0, dtype=torch.float64)),
-        torch.log(torch.tensor(1e-6, dtype=torch.float64)),
+        torch.log(torch.tensor(noise, dtype=torch.float64)),
     )
     identity_in, identity_out = (
         Standardiser.identity(4, device="cpu"),
@@ -206,6 +207,35 @@ def test_a_gps_spread_at_a_new_row_is_its_leave_one_out_spread_there() -> None:
         rest = gp_posterior(rows[keep], targets[keep])
         served = rest.raw_spread(rows[left_out : left_out + 1].astype(np.float32))
         assert served[0, 0] == pytest.approx(held_out[left_out, 0], rel=1e-3), left_out
+
+
+@pytest.mark.parametrize("noise", [1e-6, 1e-2])
+def test_a_large_gps_spread_is_its_leave_one_out_spread_or_a_hair_wider(noise: float) -> None:
+    # From 256 conditioning rows the spread comes from the kernel's leading eigenvectors, which
+    # leave out a little explained variance: never narrower than the exact spread, at most
+    # about a percent wider.
+    rng = np.random.default_rng(4)
+    rows = rng.uniform(-1.0, 1.0, size=(400, 4))
+    targets = (np.sin(2.0 * rows[:, :1]) * rows[:, 1:2] + rows[:, 2:3] ** 2) / 0.5
+    everything = gp_posterior(rows, targets, noise)
+    held_out = everything.held_out_spread(rows.astype(np.float32), np.arange(400))
+    assert held_out is not None
+    for left_out in range(0, 400, 40):
+        keep = np.arange(400) != left_out
+        rest = gp_posterior(rows[keep], targets[keep], noise)
+        served = rest.raw_spread(rows[left_out : left_out + 1].astype(np.float32))[0, 0]
+        assert held_out[left_out, 0] * (1.0 - 1e-6) <= served <= held_out[left_out, 0] * 1.01
+
+
+def test_the_leading_basis_is_a_fraction_of_the_rows_and_only_where_it_suffices() -> None:
+    rng = np.random.default_rng(5)
+    rows = torch.from_numpy(rng.uniform(-1.0, 1.0, size=(512, 3)))
+    signal = torch.tensor(2.0, dtype=torch.float64)
+    basis = leading_variance_basis(rows, signal, 1e-2, "rbf", tolerance=1e-3, max_share=0.5)
+    assert basis is not None and basis.shape[0] == 512 and basis.shape[1] <= 256
+    # Short length scales leave nothing to drop: every eigenvector matters, so no basis.
+    rough = leading_variance_basis(rows * 40.0, signal, 1e-2, "rbf", tolerance=1e-3, max_share=0.5)
+    assert rough is None
 
 
 def test_a_calibrated_gp_covers_about_ninety_percent_of_new_targets() -> None:

@@ -5,6 +5,8 @@ weights, and the float64 serving path. Imports torch, numpy and this package's p
 from __future__ import annotations
 
 import math
+import threading
+from collections.abc import Callable
 from dataclasses import dataclass
 
 import numpy as np
@@ -12,7 +14,13 @@ import torch
 
 from sgt.ml.base import ModelShape, Predictor
 from sgt.ml.checkpoints import pack_checkpoint
-from sgt.ml.numerics.kernels import JITTER, covariance, factorise, leave_one_out_residuals
+from sgt.ml.numerics.kernels import (
+    JITTER,
+    covariance,
+    factorise,
+    leading_variance_basis,
+    leave_one_out_residuals,
+)
 from sgt.ml.numerics.selection import integrated_variance_batch, reference_rows
 from sgt.ml.numerics.standardiser import Standardiser
 
@@ -23,6 +31,14 @@ _LOG_SIGNAL_RANGE = (math.log(1e-4), math.log(1e6))
 _LOG_NOISE_RANGE = (math.log(1e-9), math.log(10.0))
 # Rows per prediction chunk times conditioning rows stays under this many kernel entries.
 _KERNEL_CHUNK_ENTRIES = 4_000_000
+# From this many conditioning rows the served spread is taken from the kernel's leading
+# eigenvectors (kernels.leading_variance_basis) when they carry all but this share of the
+# predictive variance at every conditioning row, and they are at most half of the rows: the
+# exact triangular solve costs rows² a query row and made return_std 2.5-2.8x a plain run of a
+# 1,000-row GP (docs/uncertainty.md). The left-out share only ever widens the spread.
+_LOW_RANK_MIN_ROWS = 256
+_LOW_RANK_TOLERANCE = 1e-3
+_LOW_RANK_MAX_SHARE = 0.5
 
 
 @dataclass(frozen=True)
@@ -84,6 +100,10 @@ class GpPredictor(Predictor):
         self._signal = torch.exp(hyper.log_signal)
         self._out_scale = targets_scaler.scale.to(F64)
         self._out_mean = targets_scaler.mean.to(F64)
+        # The spread's basis, found once on the first spread asked for (API threads share it).
+        self._basis_lock = threading.Lock()
+        self._basis_found = False
+        self._basis: torch.Tensor | None = None
 
     def predict(self, inputs: np.ndarray) -> np.ndarray:
         raw = np.ascontiguousarray(inputs, dtype=np.float32)
@@ -119,7 +139,7 @@ class GpPredictor(Predictor):
         outputs = np.empty((raw.shape[0], self.shape.out_size), dtype=np.float32)
         variance = np.empty(raw.shape[0], dtype=np.float64)
         chunk = max(1, _KERNEL_CHUNK_ENTRIES // max(1, self._rows_scaled.shape[0]))
-        factor = self._factor()
+        explain = self._explainer()
         with torch.inference_mode():
             for begin in range(0, raw.shape[0], chunk):
                 batch = torch.from_numpy(raw[begin : begin + chunk]).to(self.device, F64)
@@ -130,7 +150,7 @@ class GpPredictor(Predictor):
                         self._out_mean, torch.matmul(kernel, self.weights), self._out_scale
                     )
                     outputs[begin : begin + chunk] = values.to(torch.float32).cpu().numpy()
-                explained = _explained_variance(factor, kernel)
+                explained = explain(kernel)
                 variance[begin : begin + chunk] = (self._signal - explained).double().cpu().numpy()
         return outputs, self._to_target_units(variance)
 
@@ -185,6 +205,28 @@ class GpPredictor(Predictor):
         """The variance `factorise` adds to the kernel's diagonal: the learnt noise (with its
         jitter, `variances`) plus the factor's own jitter."""
         return float(variances(self.hyper)[1]) + JITTER
+
+    def _explainer(self) -> Callable[[torch.Tensor], torch.Tensor]:
+        """kᵀ(K + noise·I)⁻¹k for each row k of a (queries by conditioning rows) kernel: through
+        the leading eigenvectors where they suffice, else exactly through the factor."""
+        with self._basis_lock:
+            if not self._basis_found:
+                if self._rows_scaled.shape[0] >= _LOW_RANK_MIN_ROWS:
+                    with torch.inference_mode():
+                        self._basis = leading_variance_basis(
+                            self._rows_scaled,
+                            self._signal,
+                            self._noise(),
+                            self.hyper.family,
+                            tolerance=_LOW_RANK_TOLERANCE,
+                            max_share=_LOW_RANK_MAX_SHARE,
+                        )
+                self._basis_found = True
+        basis = self._basis
+        if basis is None:
+            factor = self._factor()
+            return lambda kernel: _explained_variance(factor, kernel)
+        return lambda kernel: torch.matmul(kernel, basis).square().sum(dim=1)
 
     def _factor(self) -> torch.Tensor:
         """Lower Cholesky factor L of K + noise·I of the conditioning rows, float64, computed

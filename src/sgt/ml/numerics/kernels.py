@@ -70,3 +70,39 @@ def leave_one_out_residuals(factor: torch.Tensor, targets: torch.Tensor) -> torc
     inverse_diagonal = inverse_factor.square().sum(dim=0)
     residuals: torch.Tensor = weights / inverse_diagonal.unsqueeze(1)
     return residuals
+
+
+def leading_variance_basis(
+    inputs_scaled: torch.Tensor,
+    signal: torch.Tensor,
+    noise: float,
+    family: str,
+    *,
+    tolerance: float,
+    max_share: float,
+) -> torch.Tensor | None:
+    """P (rows, r) such that ‖k P‖² is the part of kᵀ(K + noise·I)⁻¹k that the r leading
+    eigenvectors of K carry, for the smallest r (a sixteenth of the rows at a time, at most
+    `max_share` of them) whose left-out part stays within `tolerance` of the predictive
+    variance at every conditioning row; None when no such r exists.
+
+    The left-out eigen-components only ever add explained variance, so a variance served through
+    P is never below the exact one. At conditioning row j (k = K e_j) component i explains
+    λᵢ² Uⱼᵢ² / (λᵢ + noise), and the predictive variance there is noise · (1 + Σᵢ Uⱼᵢ² λᵢ /
+    (λᵢ + noise)): sums of non-negative terms, so both are exact even when the noise is tiny."""
+    gram = covariance(inputs_scaled, inputs_scaled, signal, family)
+    values, vectors = torch.linalg.eigh(gram)
+    values, vectors = values.flip(0).clamp_min(0.0), vectors.flip(1)
+    rows = gram.shape[0]
+    squared = vectors.square()  # (conditioning row j, component i)
+    explained = squared * (values.square() / (values + noise))
+    left_out = explained.flip(1).cumsum(dim=1).flip(1)  # [j, i]: components i and after
+    predictive = noise * (1.0 + (squared * (values / (values + noise))).sum(dim=1))
+    for sixteenths in range(1, 17):
+        rank = math.ceil(rows * sixteenths / 16)
+        if rank > max_share * rows:
+            break
+        if float((left_out[:, rank] / predictive).max()) <= tolerance:
+            basis: torch.Tensor = vectors[:, :rank] / torch.sqrt(values[:rank] + noise)
+            return basis
+    return None
