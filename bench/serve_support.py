@@ -234,11 +234,13 @@ def decode_array_object(value: dict[str, Any]) -> np.ndarray:
     return np.frombuffer(raw, dtype="<f4").reshape(value["shape"])
 
 
-def run_body(name: str, matrix: np.ndarray, *, binary: bool) -> bytes:
+def run_body(name: str, matrix: np.ndarray, *, binary: bool, return_std: bool = False) -> bytes:
     data: Any = array_object(matrix) if binary else matrix.tolist()
     payload = {**CREDENTIALS, "name": name, "data": data}
     if binary:
         payload["response_format"] = "binary"
+    if return_std:
+        payload["return_std"] = True
     return orjson.dumps(payload)
 
 
