@@ -211,7 +211,7 @@ def test_a_gps_spread_at_a_new_row_is_its_leave_one_out_spread_there() -> None:
 
 @pytest.mark.parametrize("noise", [1e-6, 1e-2])
 def test_a_large_gps_spread_is_its_leave_one_out_spread_or_a_hair_wider(noise: float) -> None:
-    # From 256 conditioning rows the spread comes from the kernel's leading eigenvectors, which
+    # From 128 conditioning rows the spread comes from the kernel's leading eigenvectors, which
     # leave out a little explained variance: never narrower than the exact spread, at most
     # about a percent wider.
     rng = np.random.default_rng(4)

@@ -36,7 +36,7 @@ _KERNEL_CHUNK_ENTRIES = 4_000_000
 # predictive variance at every conditioning row, and they are at most half of the rows: the
 # exact triangular solve costs rows² a query row and made return_std 2.5-2.8x a plain run of a
 # 1,000-row GP (docs/uncertainty.md). The left-out share only ever widens the spread.
-_LOW_RANK_MIN_ROWS = 256
+_LOW_RANK_MIN_ROWS = 128
 _LOW_RANK_TOLERANCE = 1e-3
 _LOW_RANK_MAX_SHARE = 0.5
 
