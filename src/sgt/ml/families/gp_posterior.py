@@ -106,40 +106,33 @@ class GpPredictor(Predictor):
         self._basis: torch.Tensor | None = None
 
     def predict(self, inputs: np.ndarray) -> np.ndarray:
-        raw = np.ascontiguousarray(inputs, dtype=np.float32)
-        outputs = np.empty((raw.shape[0], self.shape.out_size), dtype=np.float32)
-        chunk = max(1, _KERNEL_CHUNK_ENTRIES // max(1, self._rows_scaled.shape[0]))
-        with torch.inference_mode():
-            for begin in range(0, raw.shape[0], chunk):
-                batch = torch.from_numpy(raw[begin : begin + chunk]).to(self.device, F64)
-                scaled = torch.addcmul(self._offset, batch, self._gain)
-                kernel = covariance(scaled, self._rows_scaled, self._signal, self.hyper.family)
-                values = torch.addcmul(
-                    self._out_mean, torch.matmul(kernel, self.weights), self._out_scale
-                )
-                outputs[begin : begin + chunk] = values.to(torch.float32).cpu().numpy()
-        return outputs
+        return self._evaluate(inputs, with_mean=True, with_spread=False)[0]
 
     def raw_spread(self, inputs: np.ndarray) -> np.ndarray:
         """Predictive standard deviation of a new target (posterior variance plus the learnt
         noise), in target units; the kernel is shared by all outputs, so only the scale differs."""
-        return self._mean_and_spread(inputs, with_mean=False)[1]
+        return self._spread_in_target_units(
+            self._evaluate(inputs, with_mean=False, with_spread=True)[1]
+        )
 
     def predict_with_std(self, inputs: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         # One kernel evaluation serves both: it is most of the cost of either.
-        mean, spread = self._mean_and_spread(inputs, with_mean=True)
+        mean, variance = self._evaluate(inputs, with_mean=True, with_spread=True)
+        spread = self._spread_in_target_units(variance)
         if self.calibration is not None:
             spread = self.calibration.served_std(inputs, spread)
         return mean, np.asarray(spread, dtype=np.float32)
 
-    def _mean_and_spread(
-        self, inputs: np.ndarray, *, with_mean: bool
+    def _evaluate(
+        self, inputs: np.ndarray, *, with_mean: bool, with_spread: bool
     ) -> tuple[np.ndarray, np.ndarray]:
+        """(means (n, out) float32, posterior variances (n,) in standardised units), each filled
+        only when asked for, from one kernel evaluation per chunk of rows."""
         raw = np.ascontiguousarray(inputs, dtype=np.float32)
         outputs = np.empty((raw.shape[0], self.shape.out_size), dtype=np.float32)
         variance = np.empty(raw.shape[0], dtype=np.float64)
         chunk = max(1, _KERNEL_CHUNK_ENTRIES // max(1, self._rows_scaled.shape[0]))
-        explain = self._explainer()
+        explain = self._explainer() if with_spread else None
         with torch.inference_mode():
             for begin in range(0, raw.shape[0], chunk):
                 batch = torch.from_numpy(raw[begin : begin + chunk]).to(self.device, F64)
@@ -150,9 +143,12 @@ class GpPredictor(Predictor):
                         self._out_mean, torch.matmul(kernel, self.weights), self._out_scale
                     )
                     outputs[begin : begin + chunk] = values.to(torch.float32).cpu().numpy()
-                explained = explain(kernel)
-                variance[begin : begin + chunk] = (self._signal - explained).double().cpu().numpy()
-        return outputs, self._to_target_units(variance)
+                if explain is not None:
+                    explained = explain(kernel)
+                    variance[begin : begin + chunk] = (
+                        (self._signal - explained).double().cpu().numpy()
+                    )
+        return outputs, variance
 
     def held_out_spread(self, inputs: np.ndarray, rows: np.ndarray) -> np.ndarray | None:
         """The exact leave-one-out predictive deviation, 1 / sqrt(diag(K⁻¹)), when `rows` are
@@ -162,7 +158,7 @@ class GpPredictor(Predictor):
         with torch.inference_mode():
             inverse = torch.cholesky_inverse(self._factor())
         diagonal = torch.diagonal(inverse).double().cpu().numpy()
-        return self._to_target_units(1.0 / np.maximum(diagonal, 1e-300) - self._noise())
+        return self._spread_in_target_units(1.0 / np.maximum(diagonal, 1e-300) - self._noise())
 
     def suggest_rows(self, candidates: np.ndarray, k: int) -> list[int]:
         """Greedy integrated-variance reduction over the candidates, in this GP's standardised,
@@ -196,7 +192,7 @@ class GpPredictor(Predictor):
             k=k,
         )
 
-    def _to_target_units(self, variance: np.ndarray) -> np.ndarray:
+    def _spread_in_target_units(self, variance: np.ndarray) -> np.ndarray:
         total = np.maximum(variance, 0.0) + self._noise()
         scale = self.targets_scaler.scale.double().cpu().numpy()
         return np.asarray(np.sqrt(total)[:, None] * scale[None, :], dtype=np.float64)
