@@ -100,7 +100,7 @@ def leading_variance_basis(
     predictive = noise * (1.0 + (squared * (values / (values + noise))).sum(dim=1))
     for sixteenths in range(1, 17):
         rank = math.ceil(rows * sixteenths / 16)
-        if rank > max_share * rows:
+        if rank > max_share * rows or rank >= rows:
             break
         if float((left_out[:, rank] / predictive).max()) <= tolerance:
             basis: torch.Tensor = vectors[:, :rank] / torch.sqrt(values[:rank] + noise)
