@@ -41,9 +41,6 @@ import orjson
 from deformer_data import CASES, DeformerTask, make_case
 from serve_support import (
     CREDENTIALS,
-    SECRET_ID,
-    SECRET_KEY,
-    SYSTEM_KEY,
     Client,
     Server,
     closed_loop,
@@ -258,7 +255,7 @@ def run_sgt(
     can_peak = reset_peak_rss(pids)
     rss_before = rss_bytes(pids)
     body = upload_body(name, task.train_inputs, task.train_targets, binary=True)
-    upload_seconds = _timed(lambda: _ok(client.post(UPLOAD, body), UPLOAD))
+    upload_seconds = _timed(lambda: client.post_ok(UPLOAD, body))
     began = time.perf_counter()
     state: dict[str, Any] = {}
     while time.perf_counter() - began < args.budget:
@@ -313,16 +310,9 @@ def predict_over_binary(client: Client, name: str, inputs: np.ndarray, out: int)
     chunk = max(1, REQUEST_FLOATS // out)
     parts = []
     for start in range(0, len(inputs), chunk):
-        answer = _ok(client.post(RUN, run_body(name, inputs[start : start + chunk], binary=True)))
+        answer = client.post_ok(RUN, run_body(name, inputs[start : start + chunk], binary=True))
         parts.append(decode_array_object(orjson.loads(answer)))
     return np.concatenate(parts)
-
-
-def _ok(reply: tuple[int, bytes], path: str = RUN) -> bytes:
-    status, content = reply
-    if status != 200:
-        raise RuntimeError(f"{path}: {status} {content[:300]!r}")
-    return content
 
 
 # One (case, V) cell ---------------------------------------------------------------------------
@@ -339,10 +329,7 @@ def run_cell(case: str, vertices: int, args: argparse.Namespace) -> list[dict[st
         server = Server.start(args.server_env, trainer_nice=0, trainer_threads=args.threads)
         try:
             client = Client(server.port)
-            client.call(
-                "/private/update_auth_token",
-                {"key": SYSTEM_KEY, "secret_id": SECRET_ID, "secret_key": SECRET_KEY},
-            )
+            client.add_bench_user()
             for model_type in sgt_types:
                 rows.append({**cell, **run_sgt(server, client, model_type, task, args)})
                 _progress(rows[-1])

@@ -38,9 +38,6 @@ import orjson
 import torch
 from serve_support import (
     CREDENTIALS,
-    SECRET_ID,
-    SECRET_KEY,
-    SYSTEM_KEY,
     Client,
     Server,
     closed_loop,
@@ -77,10 +74,7 @@ def main() -> None:
     rows: list[dict[str, Any]] = []
     try:
         client = Client(server.port)
-        client.call(
-            "/private/update_auth_token",
-            {"key": SYSTEM_KEY, "secret_id": SECRET_ID, "secret_key": SECRET_KEY},
-        )
+        client.add_bench_user()
         for name, (width, out) in SHAPES.items():
             _create(client, name, width, out)
         rows += bench_w1(server, rng, args)
@@ -170,7 +164,7 @@ def bench_large(
         can_peak = reset_peak_rss(pids)
         answers: list[bytes] = []
         ours, ceiling = _alternate(
-            lambda b=body, got=answers: got.append(_post_ok(client, RUN, b)),
+            lambda b=body, got=answers: got.append(client.post_ok(RUN, b)),
             lambda b=body, p=predictor: _ceiling(b, p),
             args.repeats,
         )
@@ -197,9 +191,7 @@ def bench_large(
         binary_answers: list[bytes] = []
         binary = median(
             [
-                timed(
-                    lambda b=binary_body, got=binary_answers: got.append(_post_ok(client, RUN, b))
-                )
+                timed(lambda b=binary_body, got=binary_answers: got.append(client.post_ok(RUN, b)))
                 for _ in range(args.repeats)
             ]
         )
@@ -236,7 +228,7 @@ def bench_upload(
             name = f"u1-{int(binary)}-{index}"
             _create(client, name, 128, 32)
             named = body.replace(b'"name":"u1"', f'"name":"{name}"'.encode(), 1)
-            times.append(timed(lambda b=named: _post_ok(client, UPLOAD, b)))
+            times.append(timed(lambda b=named: client.post_ok(UPLOAD, b)))
             status = client.call(
                 "/public/get_sgt_model_train_status", {**CREDENTIALS, "name": name}
             )
@@ -269,7 +261,7 @@ def bench_while_training(
     mixing = rng.standard_normal((128, 32)).astype(np.float32) / np.sqrt(128)
     labels = np.tanh(inputs @ mixing).astype(np.float32)
     _create(client, "busy", 128, 32)
-    _post_ok(client, UPLOAD, upload_body("busy", inputs, labels, binary=not args.no_binary))
+    client.post_ok(UPLOAD, upload_body("busy", inputs, labels, binary=not args.no_binary))
     deadline = time.monotonic() + 30
     while _state(client, "busy") != "training" and time.monotonic() < deadline:
         time.sleep(0.1)
@@ -283,7 +275,7 @@ def bench_while_training(
     )
     body = run_body("w2", random_rows(rng, ROWS["w2"], 128), binary=False)
     ours, ceiling = _alternate(
-        lambda: _post_ok(client, RUN, body), lambda: _ceiling(body, _predictor("w2")), args.repeats
+        lambda: client.post_ok(RUN, body), lambda: _ceiling(body, _predictor("w2")), args.repeats
     )
     busy = _state(client, "busy") == "training"
     trainer_share = (_trainer_cpu(server) - trainer_cpu) if trainer_cpu is not None else None
@@ -352,13 +344,6 @@ def _create(client: Client, name: str, width: int, out: int) -> None:
         "/public/create_sgt_model",
         {**CREDENTIALS, "name": name, "model_type": "std", "in_size": width, "out_size": out},
     )
-
-
-def _post_ok(client: Client, path: str, body: bytes) -> bytes:
-    status, content = client.post(path, body)
-    if status != 200:
-        raise RuntimeError(f"{path}: {status} {content[:300]!r}")
-    return content
 
 
 def _state(client: Client, name: str) -> str:

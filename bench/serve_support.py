@@ -45,12 +45,23 @@ class Client:
         response = self.connection.getresponse()
         return response.status, response.read()
 
-    def call(self, path: str, payload: dict[str, Any]) -> Any:
-        """POST `payload`; the decoded answer, or RuntimeError with the 400 body."""
-        status, content = self.post(path, orjson.dumps(payload))
+    def post_ok(self, path: str, body: bytes) -> bytes:
+        """POST `body`; the raw answer, or RuntimeError with the 400 body."""
+        status, content = self.post(path, body)
         if status != 200:
             raise RuntimeError(f"{path}: {status} {content[:300]!r}")
-        return orjson.loads(content)
+        return content
+
+    def call(self, path: str, payload: dict[str, Any]) -> Any:
+        """POST `payload`; the decoded answer, or RuntimeError with the 400 body."""
+        return orjson.loads(self.post_ok(path, orjson.dumps(payload)))
+
+    def add_bench_user(self) -> None:
+        """Give the bench's user (CREDENTIALS) its key, as an administrator would."""
+        self.call(
+            "/private/update_auth_token",
+            {"key": SYSTEM_KEY, "secret_id": SECRET_ID, "secret_key": SECRET_KEY},
+        )
 
     def close(self) -> None:
         self.connection.close()

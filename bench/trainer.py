@@ -32,9 +32,6 @@ import orjson
 import torch
 from serve_support import (
     CREDENTIALS,
-    SECRET_ID,
-    SECRET_KEY,
-    SYSTEM_KEY,
     Client,
     Server,
     cpu_seconds,
@@ -164,10 +161,7 @@ def idle_trainer_cpu(seconds: float) -> dict[str, Any]:
     server = Server.start()
     try:
         client = Client(server.port)
-        client.call(
-            "/private/update_auth_token",
-            {"key": SYSTEM_KEY, "secret_id": SECRET_ID, "secret_key": SECRET_KEY},
-        )
+        client.add_bench_user()
         model = {**CREDENTIALS, "name": "idle"}
         client.call(
             "/public/create_sgt_model",

@@ -40,9 +40,6 @@ import skinning  # noqa: E402
 from quality import TASKS, Task, as_task, git_commit, train_sgt_run  # noqa: E402
 from serve_support import (  # noqa: E402
     CREDENTIALS,
-    SECRET_ID,
-    SECRET_KEY,
-    SYSTEM_KEY,
     Client,
     Server,
     run_body,
@@ -242,10 +239,7 @@ def run_served_latency(cap: float, repeats: int = 9) -> None:
     server = Server.start()
     try:
         client = Client(server.port)
-        client.call(
-            "/private/update_auth_token",
-            {"key": SYSTEM_KEY, "secret_id": SECRET_ID, "secret_key": SECRET_KEY},
-        )
+        client.add_bench_user()
         for name in LATENCY_TASKS:
             [task] = TASKS[name]()
             model = f"latency-{name}"
@@ -255,8 +249,8 @@ def run_served_latency(cap: float, repeats: int = 9) -> None:
                 plain_body = run_body(model, rows, binary=binary)
                 std_body = run_body(model, rows, binary=binary, return_std=True)
                 plain, with_std = interleaved_median_seconds(
-                    lambda b=plain_body: posted(client, RUN, b),
-                    lambda b=std_body: posted(client, RUN, b),
+                    lambda b=plain_body: client.post_ok(RUN, b),
+                    lambda b=std_body: client.post_ok(RUN, b),
                     repeats,
                 )
                 ratio = with_std / plain
@@ -276,7 +270,7 @@ def train_served(client: Client, model: str, task: Task, cap: float) -> None:
     client.call(
         "/public/create_sgt_model", {**CREDENTIALS, "name": model, "model_type": "std", **shape}
     )
-    posted(client, UPLOAD, upload_body(model, task.train_inputs, task.train_targets, binary=True))
+    client.post_ok(UPLOAD, upload_body(model, task.train_inputs, task.train_targets, binary=True))
     began = time.perf_counter()
     while time.perf_counter() - began < cap:
         status = client.call("/public/get_sgt_model_train_status", {**CREDENTIALS, "name": model})
@@ -284,13 +278,6 @@ def train_served(client: Client, model: str, task: Task, cap: float) -> None:
             return
         time.sleep(0.5)  # a benchmark polling a trainer, not a test
     raise RuntimeError(f"{model} did not converge within {cap:.0f} s")
-
-
-def posted(client: Client, path: str, body: bytes) -> bytes:
-    status, content = client.post(path, body)
-    if status != 200:
-        raise RuntimeError(f"{path}: {status} {content[:300]!r}")
-    return content
 
 
 def interleaved_median_seconds(

@@ -19,7 +19,7 @@ from pathlib import Path
 import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from serve_support import CREDENTIALS, SECRET_ID, SECRET_KEY, SYSTEM_KEY, Client, Server
+from serve_support import CREDENTIALS, Client, Server
 
 MODEL = {**CREDENTIALS, "name": "arm"}
 
@@ -51,10 +51,7 @@ def main() -> None:
 
 
 def prepare(client: Client, rows: int) -> None:
-    client.call(
-        "/private/update_auth_token",
-        {"key": SYSTEM_KEY, "secret_id": SECRET_ID, "secret_key": SECRET_KEY},
-    )
+    client.add_bench_user()
     client.call(
         "/public/create_sgt_model",
         {**MODEL, "model_type": "std", "in_size": 3, "out_size": 2, "client_data": None},
