@@ -168,7 +168,8 @@ def test_a_calibration_without_a_prior_keeps_its_conformal_std_everywhere() -> N
 
 def gp_posterior(rows: np.ndarray, targets: np.ndarray, noise: float = 1e-6) -> GpPredictor:
     """A noise-free fit as maximum likelihood makes one (friedman2 in bench/quality.py): long
-    length scales, a signal variance far above the targets' and the noise at its floor."""
+    length scales, a signal variance far above the targets' and the noise at its floor (or at
+    `noise`)."""
     hyper = Hyper(
         "matern52",
         torch.log(torch.tensor([90.0, 35.0, 8.0, 1e5], dtype=torch.float64)),
