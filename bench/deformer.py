@@ -53,7 +53,6 @@ from serve_support import (
 from sklearn.base import BaseEstimator, RegressorMixin
 
 RUN, UPLOAD = "/public/run_sgt_model", "/public/upload_sgt_model_train_data"
-STATUS = "/public/get_sgt_model_train_status"
 SGT_TYPES = ["std", "gp", "mlp", "linear"]
 BASELINES = ["mean", "pca_ridge", "krr", "gp"]
 # Principal shapes the PCA baselines keep: this share of the training offsets' variance.
@@ -257,12 +256,7 @@ def run_sgt(
     body = upload_body(name, task.train_inputs, task.train_targets, binary=True)
     upload_seconds = _timed(lambda: client.post_ok(UPLOAD, body))
     began = time.perf_counter()
-    state: dict[str, Any] = {}
-    while time.perf_counter() - began < args.budget:
-        state = client.call(STATUS, {**CREDENTIALS, "name": name})
-        if state["state"] == "converged":
-            break
-        time.sleep(0.5)
+    state = client.wait_until_converged(name, args.budget)
     seconds = time.perf_counter() - began
     converged = state.get("state") == "converged"
     peak = rss_bytes(pids, "VmHWM") if can_peak else None

@@ -76,7 +76,7 @@ def main() -> None:
         client = Client(server.port)
         client.add_bench_user()
         for name, (width, out) in SHAPES.items():
-            _create(client, name, width, out)
+            client.create_std_model(name, width, out)
         rows += bench_w1(server, rng, args)
         rows += bench_large(server, client, rng, args)
         rows += bench_upload(client, rng, args)
@@ -226,12 +226,10 @@ def bench_upload(
         times, ceilings = [], []
         for index in range(args.repeats):
             name = f"u1-{int(binary)}-{index}"
-            _create(client, name, 128, 32)
+            client.create_std_model(name, 128, 32)
             named = body.replace(b'"name":"u1"', f'"name":"{name}"'.encode(), 1)
             times.append(timed(lambda b=named: client.post_ok(UPLOAD, b)))
-            status = client.call(
-                "/public/get_sgt_model_train_status", {**CREDENTIALS, "name": name}
-            )
+            status = client.train_status(name)
             if status["sample_count"] != UPLOAD_ROWS:
                 raise RuntimeError(f"upload answered before its samples were visible: {status}")
             # Deleting stops the training each upload starts, so the next case runs alone.
@@ -260,10 +258,10 @@ def bench_while_training(
     inputs = random_rows(rng, 20_000, 128)
     mixing = rng.standard_normal((128, 32)).astype(np.float32) / np.sqrt(128)
     labels = np.tanh(inputs @ mixing).astype(np.float32)
-    _create(client, "busy", 128, 32)
+    client.create_std_model("busy", 128, 32)
     client.post_ok(UPLOAD, upload_body("busy", inputs, labels, binary=not args.no_binary))
     deadline = time.monotonic() + 30
-    while _state(client, "busy") != "training" and time.monotonic() < deadline:
+    while client.train_status("busy")["state"] != "training" and time.monotonic() < deadline:
         time.sleep(0.1)
     trainer_cpu = _trainer_cpu(server)
     w1 = closed_loop(
@@ -277,7 +275,7 @@ def bench_while_training(
     ours, ceiling = _alternate(
         lambda: client.post_ok(RUN, body), lambda: _ceiling(body, _predictor("w2")), args.repeats
     )
-    busy = _state(client, "busy") == "training"
+    busy = client.train_status("busy")["state"] == "training"
     trainer_share = (_trainer_cpu(server) - trainer_cpu) if trainer_cpu is not None else None
     return [
         _row(
@@ -337,18 +335,6 @@ def _alternate(
 
 
 # Helpers ------------------------------------------------------------------------------------
-
-
-def _create(client: Client, name: str, width: int, out: int) -> None:
-    client.call(
-        "/public/create_sgt_model",
-        {**CREDENTIALS, "name": name, "model_type": "std", "in_size": width, "out_size": out},
-    )
-
-
-def _state(client: Client, name: str) -> str:
-    status = client.call("/public/get_sgt_model_train_status", {**CREDENTIALS, "name": name})
-    return str(status["state"])
 
 
 def _trainer_cpu(server: Server) -> float | None:

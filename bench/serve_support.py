@@ -56,6 +56,36 @@ class Client:
         """POST `payload`; the decoded answer, or RuntimeError with the 400 body."""
         return orjson.loads(self.post_ok(path, orjson.dumps(payload)))
 
+    def create_std_model(self, name: str, in_size: int, out_size: int) -> None:
+        """Create the bench user's model `name` of type `std`."""
+        self.call(
+            "/public/create_sgt_model",
+            {
+                **CREDENTIALS,
+                "name": name,
+                "model_type": "std",
+                "in_size": in_size,
+                "out_size": out_size,
+            },
+        )
+
+    def train_status(self, name: str) -> dict[str, Any]:
+        """The training status of the bench user's model `name`."""
+        status: dict[str, Any] = self.call(
+            "/public/get_sgt_model_train_status", {**CREDENTIALS, "name": name}
+        )
+        return status
+
+    def wait_until_converged(self, name: str, seconds: float, poll: float = 0.5) -> dict[str, Any]:
+        """Poll the training status of `name` until it is converged or `seconds` have passed;
+        the last status (the caller decides what not converging means)."""
+        deadline = time.monotonic() + seconds
+        status = self.train_status(name)
+        while status["state"] != "converged" and time.monotonic() < deadline:
+            time.sleep(poll)
+            status = self.train_status(name)
+        return status
+
     def add_bench_user(self) -> None:
         """Give the bench's user (CREDENTIALS) its key, as an administrator would."""
         self.call(

@@ -162,21 +162,14 @@ def idle_trainer_cpu(seconds: float) -> dict[str, Any]:
     try:
         client = Client(server.port)
         client.add_bench_user()
-        model = {**CREDENTIALS, "name": "idle"}
-        client.call(
-            "/public/create_sgt_model",
-            {**model, "model_type": "std", "in_size": 4, "out_size": 1},
-        )
+        client.create_std_model("idle", 4, 1)
         rows = np.random.default_rng(2).standard_normal((64, 4)).tolist()
         pairs = [[row, [sum(row)]] for row in rows]
-        client.call("/public/upload_sgt_model_train_data", {**model, "train_data": pairs})
-        deadline = time.monotonic() + 300
-        state = ""
-        while time.monotonic() < deadline:
-            state = client.call("/public/get_sgt_model_train_status", model)["state"]
-            if state == "converged":
-                break
-            time.sleep(0.5)
+        client.call(
+            "/public/upload_sgt_model_train_data",
+            {**CREDENTIALS, "name": "idle", "train_data": pairs},
+        )
+        state = client.wait_until_converged("idle", 300)["state"]
         if state != "converged":
             print(server.log_path.read_text()[-3000:], file=sys.stderr)
         trainers, api = server.trainer_pids(), server.api_pids()

@@ -39,7 +39,6 @@ import deformer_data  # noqa: E402
 import skinning  # noqa: E402
 from quality import TASKS, Task, as_task, git_commit, train_sgt_run  # noqa: E402
 from serve_support import (  # noqa: E402
-    CREDENTIALS,
     Client,
     Server,
     run_body,
@@ -266,18 +265,10 @@ def run_served_latency(cap: float, repeats: int = 9) -> None:
 
 def train_served(client: Client, model: str, task: Task, cap: float) -> None:
     """Create `model` as `std`, upload the task's training rows, wait until it converges."""
-    shape = {"in_size": task.train_inputs.shape[1], "out_size": task.train_targets.shape[1]}
-    client.call(
-        "/public/create_sgt_model", {**CREDENTIALS, "name": model, "model_type": "std", **shape}
-    )
+    client.create_std_model(model, task.train_inputs.shape[1], task.train_targets.shape[1])
     client.post_ok(UPLOAD, upload_body(model, task.train_inputs, task.train_targets, binary=True))
-    began = time.perf_counter()
-    while time.perf_counter() - began < cap:
-        status = client.call("/public/get_sgt_model_train_status", {**CREDENTIALS, "name": model})
-        if status["state"] == "converged":
-            return
-        time.sleep(0.5)  # a benchmark polling a trainer, not a test
-    raise RuntimeError(f"{model} did not converge within {cap:.0f} s")
+    if client.wait_until_converged(model, cap)["state"] != "converged":
+        raise RuntimeError(f"{model} did not converge within {cap:.0f} s")
 
 
 def interleaved_median_seconds(

@@ -69,11 +69,9 @@ def prepare(client: Client, rows: int) -> None:
 
 
 def wait_until_converged(client: Client, deadline_seconds: float = 300.0) -> None:
-    deadline = time.monotonic() + deadline_seconds
-    while client.call("/public/get_sgt_model_train_status", MODEL)["state"] != "converged":
-        if time.monotonic() > deadline:
-            raise RuntimeError("the model did not converge in time")
-        time.sleep(0.2)
+    status = client.wait_until_converged(str(MODEL["name"]), deadline_seconds, poll=0.2)
+    if status["state"] != "converged":
+        raise RuntimeError("the model did not converge in time")
 
 
 def measure(client: Client, repeats: int) -> tuple[list[float], list[float]]:
