@@ -8,7 +8,8 @@ Three parts, each printed as a table:
    a fifth of its training mesh's vertices held out (`_same_pose`), rows like the training rows;
 2. latency at 20,000 rows (target: return_std at most 2x the plain run): the request a client
    waits for through `sgt serve` (JSON and binary; the issue's "run", and the verdict), and
-   `predict` vs `predict_with_std` + `out_of_range` in process beside it (the model alone);
+   `predict` vs `predict_with_std` + `out_of_range` in process beside it (the model alone),
+   in bench/uncertainty_latency.py;
 3. active learning: from 20 random training rows, rounds of 10 rows chosen by `suggest_rows`
    from a pool vs 10 random ones, up to 120 rows; the median held-out RMSE over the seeds at 120
    rows, suggest / random, against the test rows' noise-free targets (target: <= 0.85 on at
@@ -24,8 +25,6 @@ from __future__ import annotations
 import argparse
 import statistics
 import sys
-import time
-from collections.abc import Callable
 from pathlib import Path
 
 import numpy as np
@@ -38,12 +37,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 import deformer_data  # noqa: E402
 import skinning  # noqa: E402
 from quality import TASKS, Task, as_task, git_commit, train_sgt_run  # noqa: E402
-from serve_support import (  # noqa: E402
-    Client,
-    Server,
-    run_body,
-    upload_body,
-)
+from uncertainty_latency import run_latency, run_served_latency  # noqa: E402
 
 from sgt.ml.numerics.calibration import Z_90  # noqa: E402
 
@@ -69,10 +63,6 @@ POOLED_FIGURES = (
     "held_out_distance",
     "test_distance",
 )
-LATENCY_ROWS = 20_000
-LATENCY_TASKS = ("friedman1_200", "friedman1_1000", "skinning")
-LATENCY_TARGET_RATIO = 2.0
-RUN, UPLOAD = "/public/run_sgt_model", "/public/upload_sgt_model_train_data"
 START_ROWS, ROUND_ROWS, FINAL_ROWS = 20, 10, 120
 POOL_ROWS, TEST_ROWS = 1000, 1000
 ACTIVE_TASKS = ["friedman1", "friedman2", "friedman3", "deformer_v50"]
@@ -200,88 +190,6 @@ def run_coverage(names: list[str], quick: bool, budget: float, cap: float) -> li
             f"| {row['held_out_distance']:.3g} / {row['test_distance']:.3g} |"
         )
     return rows
-
-
-def latency_rows(task: Task) -> np.ndarray:
-    rng = np.random.default_rng(0)
-    return task.test_inputs[rng.integers(len(task.test_inputs), size=LATENCY_ROWS)]
-
-
-def run_latency(budget: float, cap: float, repeats: int = 9) -> None:
-    """In process: the model alone, without the request around it."""
-    print(f"\n## Latency at {LATENCY_ROWS:,} rows, in process (the model alone)\n")
-    print("| model | served | predict (s) | predict_with_std + out_of_range (s) | ratio |")
-    print("|---|---|---|---|---|")
-    for name in LATENCY_TASKS:
-        [task] = TASKS[name]()
-        predictor = train_sgt_run(task, "std", budget, seed=0, cap_seconds=cap)[0].best()
-        rows = latency_rows(task)
-        plain, with_std = interleaved_median_seconds(
-            lambda p=predictor, r=rows: p.predict(r),
-            lambda p=predictor, r=rows: (p.predict_with_std(r), p.out_of_range(r)),
-            repeats,
-        )
-        print(
-            f"| {name} | {predictor.kind} | {plain:.3f} | {with_std:.3f} | {with_std / plain:.2f} |"
-        )
-
-
-def run_served_latency(cap: float, repeats: int = 9) -> None:
-    """Through `sgt serve`, started as users start it: each model trained by its own trainer to
-    convergence, then one client's 20,000-row run with and without return_std, in turns."""
-    print(
-        f"\n## Latency at {LATENCY_ROWS:,} rows through `sgt serve` "
-        f"(target: return_std at most {LATENCY_TARGET_RATIO:g}x the plain run)\n"
-    )
-    print("| model | body | run (s) | run with return_std (s) | ratio | verdict |")
-    print("|---|---|---|---|---|---|")
-    server = Server.start()
-    try:
-        client = Client(server.port)
-        client.add_bench_user()
-        for name in LATENCY_TASKS:
-            [task] = TASKS[name]()
-            model = f"latency-{name}"
-            train_served(client, model, task, cap)
-            rows = latency_rows(task)
-            for binary in (False, True):
-                plain_body = run_body(model, rows, binary=binary)
-                std_body = run_body(model, rows, binary=binary, return_std=True)
-                plain, with_std = interleaved_median_seconds(
-                    lambda b=plain_body: client.post_ok(RUN, b),
-                    lambda b=std_body: client.post_ok(RUN, b),
-                    repeats,
-                )
-                ratio = with_std / plain
-                verdict = "met" if ratio <= LATENCY_TARGET_RATIO else "missed"
-                print(
-                    f"| {name} | {'binary' if binary else 'JSON'} | {plain:.3f} | {with_std:.3f} "
-                    f"| {ratio:.2f} | {verdict} |"
-                )
-        client.close()
-    finally:
-        server.stop()
-
-
-def train_served(client: Client, model: str, task: Task, cap: float) -> None:
-    """Create `model` as `std`, upload the task's training rows, wait until it converges."""
-    client.create_std_model(model, task.train_inputs.shape[1], task.train_targets.shape[1])
-    client.post_ok(UPLOAD, upload_body(model, task.train_inputs, task.train_targets, binary=True))
-    if client.wait_until_converged(model, cap)["state"] != "converged":
-        raise RuntimeError(f"{model} did not converge within {cap:.0f} s")
-
-
-def interleaved_median_seconds(
-    first: Callable[[], object], second: Callable[[], object], repeats: int
-) -> tuple[float, float]:
-    """Median seconds of each, timed in turns so that a busy spell of the machine slows both."""
-    times: tuple[list[float], list[float]] = ([], [])
-    for _ in range(repeats):
-        for work, spent in zip((first, second), times, strict=True):
-            began = time.perf_counter()
-            work()
-            spent.append(time.perf_counter() - began)
-    return statistics.median(times[0]), statistics.median(times[1])
 
 
 # --- active learning ----------------------------------------------------------------------------
